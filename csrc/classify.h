@@ -1,0 +1,100 @@
+/*
+ * classify.h - an SMTP reply, in any form users meet it, becomes a decision:
+ * outcome, reason, advised action, retry or not, and one human line.
+ *
+ * The vocabulary is fixed (README "Classification vocabulary"; the source is
+ * shared/reference/classification.md section 1). The rules are one table of
+ * data in classify_rules.h. Classification allocates nothing and keeps no
+ * state: it is safe from any thread.
+ */
+#ifndef SMTPKIT_CLASSIFY_H
+#define SMTPKIT_CLASSIFY_H
+
+#include <stddef.h>
+#include "reply.h"
+
+typedef enum {
+    SMTPKIT_OUTCOME_DELIVERED,
+    SMTPKIT_OUTCOME_DEFERRED,
+    SMTPKIT_OUTCOME_BOUNCED,
+    SMTPKIT_OUTCOME_BLOCKED,
+    SMTPKIT_OUTCOME_UNKNOWN,
+    SMTPKIT_OUTCOME_COUNT
+} smtpkit_outcome;
+
+typedef enum {
+    SMTPKIT_REASON_ACCEPTED,
+    SMTPKIT_REASON_USER_UNKNOWN,
+    SMTPKIT_REASON_INVALID_ADDRESS,
+    SMTPKIT_REASON_DOMAIN_NOT_FOUND,
+    SMTPKIT_REASON_MAILBOX_DISABLED,
+    SMTPKIT_REASON_MAILBOX_FULL,
+    SMTPKIT_REASON_MESSAGE_TOO_LARGE,
+    SMTPKIT_REASON_MESSAGE_INVALID,
+    SMTPKIT_REASON_SPAM_CONTENT,
+    SMTPKIT_REASON_VIRUS_DETECTED,
+    SMTPKIT_REASON_BLOCKLISTED,
+    SMTPKIT_REASON_REPUTATION,
+    SMTPKIT_REASON_AUTH_FAILED,
+    SMTPKIT_REASON_REVERSE_DNS,
+    SMTPKIT_REASON_SENDER_REJECTED,
+    SMTPKIT_REASON_TLS_REQUIRED,
+    SMTPKIT_REASON_AUTH_REQUIRED,
+    SMTPKIT_REASON_RELAY_DENIED,
+    SMTPKIT_REASON_POLICY,
+    SMTPKIT_REASON_RATE_LIMITED,
+    SMTPKIT_REASON_TOO_MANY_CONNECTIONS,
+    SMTPKIT_REASON_TOO_MANY_RECIPIENTS,
+    SMTPKIT_REASON_GREYLISTED,
+    SMTPKIT_REASON_TEMPORARY_FAILURE,
+    SMTPKIT_REASON_NETWORK_ERROR,
+    SMTPKIT_REASON_ROUTING_ERROR,
+    SMTPKIT_REASON_PROTOCOL_ERROR,
+    SMTPKIT_REASON_EXPIRED,
+    SMTPKIT_REASON_SUPPRESSED,
+    SMTPKIT_REASON_UNKNOWN,
+    SMTPKIT_REASON_COUNT
+} smtpkit_reason;
+
+typedef enum {
+    SMTPKIT_ACTION_NONE,
+    SMTPKIT_ACTION_RETRY,
+    SMTPKIT_ACTION_REDUCE_RATE,
+    SMTPKIT_ACTION_REMOVE_ADDRESS,
+    SMTPKIT_ACTION_FIX_MESSAGE,
+    SMTPKIT_ACTION_FIX_CONFIGURATION,
+    SMTPKIT_ACTION_FIX_REPUTATION,
+    SMTPKIT_ACTION_REVIEW,
+    SMTPKIT_ACTION_COUNT
+} smtpkit_action;
+
+/* The classification of one reply. Pointers point into static data or into
+ * the classified input (text), never into memory the caller must free. */
+typedef struct smtpkit_verdict {
+    int code;                              /* reply code, 0 when none was found */
+    char enhanced[SMTPKIT_ENHANCED_MAX];   /* "5.1.1", or "" */
+    const char *text;                      /* the reply's text within the input */
+    size_t text_len;
+    smtpkit_outcome outcome;
+    smtpkit_reason reason;
+    smtpkit_action action;
+    int retry;                             /* 1: send again later */
+    const char *explanation;               /* one human line, static */
+} smtpkit_verdict;
+
+/* Classifies a string as users meet it: a bare reply ("550 5.1.1 ..."), a
+ * multi-line reply, a DSN Diagnostic-Code ("smtp; 550 ..."), or an MTA's
+ * wrapping ("host mx[192.0.2.1] said: 550 ... (in reply to RCPT TO command)").
+ * Never fails: what cannot be read is outcome UNKNOWN. */
+void smtpkit_classify(const char *s, size_t len, smtpkit_verdict *out);
+
+/* Classifies a reply the parser produced (code and enhanced code known). */
+void smtpkit_classify_reply(const smtpkit_reply *r, smtpkit_verdict *out);
+
+/* Names of the vocabulary ("deferred", "user_unknown", "remove_address"),
+ * static strings; NULL for a value out of range. */
+const char *smtpkit_outcome_name(smtpkit_outcome o);
+const char *smtpkit_reason_name(smtpkit_reason r);
+const char *smtpkit_action_name(smtpkit_action a);
+
+#endif

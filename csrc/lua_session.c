@@ -1,0 +1,13 @@
+/*
+ * lua_session.c - Lua face of csrc/session.c (being written; registers nothing yet).
+ */
+#include "lua_bindings.h"
+
+static const luaL_Reg functions[] = {
+    {NULL, NULL}
+};
+
+void smtpkit_lua_open_session(lua_State *L)
+{
+    luaL_setfuncs(L, functions, 0);
+}

@@ -1,0 +1,34 @@
+--- smtpkit: send mail over SMTP and TLS, classify what servers answer,
+-- validate X-SMTPAPI headers.
+--
+-- This file wires the parts together; each part lives in its own module and
+-- is loaded on first use (`smtpkit.smtpapi` is `require "smtpkit.smtpapi"`).
+-- @module smtpkit
+local core = require "smtpkit.core"
+
+local M = {
+  _VERSION = core.version,
+  --- Parses exactly one complete SMTP reply (CRLF line ends).
+  -- @function parse_reply
+  -- @treturn table `{code=, enhanced=, lines={...}, text=}` or `nil, err`
+  parse_reply = core.parse_reply,
+  --- An incremental reply parser for bytes as they come off the wire:
+  -- `p:feed(bytes)` returns the list of replies these bytes completed.
+  -- @function reply_parser
+  reply_parser = core.reply_parser,
+}
+
+-- Submodules reachable as fields, loaded when first touched.
+local submodules = {
+  smtpapi = true, retry = true, outbox = true, message = true,
+}
+
+return setmetatable(M, {
+  __index = function(t, k)
+    if submodules[k] then
+      local mod = require("smtpkit." .. k)
+      rawset(t, k, mod)
+      return mod
+    end
+  end,
+})
