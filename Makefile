@@ -93,7 +93,7 @@ deps:
 	@bash tools/deps.sh
 
 lint: deps
-	luacheck -q lua spec bench bin
+	luacheck -q lua spec bench $(wildcard bin/smtpkit)
 
 specs: all
 	SMTPKIT_LUA=$(LUA_BIN) SMTPKIT_BUILD=$(BUILD) busted --lua=$(LUA_BIN) $(LUA_PATHS) $(BUSTED_FLAGS) spec
@@ -156,9 +156,10 @@ INST_LIBDIR ?= $(PREFIX)/lib/lua/$(LUA)
 INST_LUADIR ?= $(PREFIX)/share/lua/$(LUA)
 INST_BINDIR ?= $(PREFIX)/bin
 install: all
-	install -d $(INST_LIBDIR)/smtpkit $(INST_LUADIR)/smtpkit
+	install -d $(INST_LIBDIR)/smtpkit
 	install -m 755 $(TARGETS) $(INST_LIBDIR)/smtpkit/
-	install -m 644 lua/smtpkit/*.lua $(INST_LUADIR)/smtpkit/
+	cd lua && find smtpkit -name '*.lua' | while read -r f; do \
+	  install -D -m 644 "$$f" "$(INST_LUADIR)/$$f" || exit 1; done
 	if [ -f bin/smtpkit ]; then install -d $(INST_BINDIR) && install -m 755 bin/smtpkit $(INST_BINDIR)/; fi
 
 doc:

@@ -1,0 +1,33 @@
+-- The rockspec builds and installs with Debian's luarocks, without network,
+-- and `require "smtpkit"` then works from that tree alone.
+local function sh(cmd)
+  local p = io.popen(cmd .. " 2>&1; echo \"exit=$?\"")
+  local out = p:read("a") or p:read("*a")
+  p:close()
+  return out, tonumber(out:match("exit=(%d+)%s*$"))
+end
+
+describe("luarocks make", function()
+  it("installs a tree from which require 'smtpkit' works", function()
+    local lua = os.getenv("SMTPKIT_LUA") or "lua5.4"
+    ver = lua:match("^lua(5%.%d)$") or "5.1"
+    local tree = os.tmpname()
+    os.remove(tree)
+    local out, code = sh(("luarocks --lua-version=%s --tree=%s make rockspec/smtpkit-scm-1.rockspec")
+      :format(ver, tree))
+    assert.equal(0, code, out)
+    local probe = [[package.path = ARGV_TREE .. "/share/lua/VER/?.lua;" .. ARGV_TREE .. "/share/lua/VER/?/init.lua"
+package.cpath = ARGV_TREE .. "/lib/lua/VER/?.so"
+local s = require "smtpkit"
+local r = assert(s.parse_reply("250 2.0.0 ok\r\n"))
+print("ok", r.code, package.searchpath and package.searchpath("smtpkit.core", package.cpath) or "")]]
+    probe = probe:gsub("ARGV_TREE", ("%q"):format(tree)):gsub("VER", ver)
+    local f = assert(io.open(tree .. "/probe.lua", "w"))
+    f:write(probe)
+    f:close()
+    out, code = sh(("cd / && %s %s/probe.lua"):format(lua, tree))
+    sh("rm -rf " .. tree)
+    assert.equal(0, code, out)
+    assert.truthy(out:find("ok\t250", 1, true), out)
+  end)
+end)
