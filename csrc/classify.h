@@ -5,7 +5,8 @@
  * The vocabulary is fixed (README "Classification vocabulary"; the source is
  * shared/reference/classification.md section 1). The rules are one table of
  * data in classify_rules.h. Classification allocates nothing and keeps no
- * state: it is safe from any thread.
+ * state: it is safe from any thread. The phrase index (about 30 KB, static)
+ * is built on the first call, once, under pthread_once, and only read after.
  */
 #ifndef SMTPKIT_CLASSIFY_H
 #define SMTPKIT_CLASSIFY_H
@@ -96,5 +97,40 @@ void smtpkit_classify_reply(const smtpkit_reply *r, smtpkit_verdict *out);
 const char *smtpkit_outcome_name(smtpkit_outcome o);
 const char *smtpkit_reason_name(smtpkit_reason r);
 const char *smtpkit_action_name(smtpkit_action a);
+
+/* Classifies a reply whose parts are already known: code (0 when none),
+ * enhanced ("5.1.1"; "" or NULL when none; ignored when its class disagrees
+ * with the code's), and the text. out->text points into text. */
+void smtpkit_classify_parts(int code, const char *enhanced, const char *text,
+                            size_t len, smtpkit_verdict *out);
+
+/* --- The rules, for tools and the vocabulary spec ------------------------ */
+
+typedef enum {
+    SMTPKIT_RULE_PHRASE,     /* text phrase, decisive: wins over the enhanced code */
+    SMTPKIT_RULE_HINT,       /* text phrase, weak: used when the enhanced code is
+                                absent or generic (X.0.0, X.7.1, ...) */
+    SMTPKIT_RULE_ENHANCED,   /* RFC 3463 code table entry */
+    SMTPKIT_RULE_CODE        /* reply code table entry (last resort) */
+} smtpkit_rule_kind;
+
+#define SMTPKIT_RULE_RCPT_SIDE 1u   /* a rate limit of the recipient: 5xx is bounced */
+#define SMTPKIT_RULE_GENERIC   2u   /* enhanced entry that phrase hints override */
+
+typedef struct smtpkit_rule_info {
+    smtpkit_rule_kind kind;
+    const char *match;      /* static: phrase (lowercase; '*' separates fragments
+                               that must appear in this order), "X.7.606-649", "554" */
+    smtpkit_reason reason;
+    unsigned flags;         /* SMTPKIT_RULE_* */
+} smtpkit_rule_info;
+
+/* Number of rules; rule i (0 <= i < count) into *out: returns 0 past the end. */
+size_t smtpkit_classify_rule_count(void);
+int smtpkit_classify_rule(size_t i, smtpkit_rule_info *out);
+
+/* The verdict rule i gives for a reply of class klass (2..5; 0 for a string
+ * with no code at all); out->text is NULL. Returns 0 past the end. */
+int smtpkit_classify_rule_verdict(size_t i, int klass, smtpkit_verdict *out);
 
 #endif

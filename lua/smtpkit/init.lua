@@ -16,7 +16,17 @@ local M = {
   -- `p:feed(bytes)` returns the list of replies these bytes completed.
   -- @function reply_parser
   reply_parser = core.reply_parser,
+  --- Classifies a reply (a string in any wrapping, or a parsed reply table).
+  -- @function classify
+  -- @treturn table `{code=, enhanced=, text=, outcome=, reason=, action=, retry=, explanation=}`
+  classify = core.classify,
 }
+
+--- Opens a connection (lua/smtpkit/client.lua): `smtpkit.connect(opts)` ->
+-- client | nil, err; `client:send(msg)`, `client:close()`.
+function M.connect(opts) return require("smtpkit.client").connect(opts) end
+--- Connects, sends one message, closes: `smtpkit.send(opts, msg)`.
+function M.send(opts, msg) return require("smtpkit.client").send(opts, msg) end
 
 -- Submodules reachable as fields, loaded when first touched.
 local submodules = {
