@@ -18,6 +18,7 @@ void smtpkit_lua_open_classify(lua_State *L);
 void smtpkit_lua_open_smtpapi(lua_State *L);
 void smtpkit_lua_open_session(lua_State *L);
 void smtpkit_lua_open_codec(lua_State *L);
+void smtpkit_lua_open_fsutil(lua_State *L);
 
 /* Pushes {code=, enhanced=, lines={...}, text=} for r (lua_reply.c). */
 void smtpkit_lua_push_reply(lua_State *L, const smtpkit_reply *r);

@@ -17,6 +17,7 @@ LUALIB_API int luaopen_smtpkit_core(lua_State *L)
     smtpkit_lua_open_smtpapi(L);
     smtpkit_lua_open_session(L);
     smtpkit_lua_open_codec(L);
+    smtpkit_lua_open_fsutil(L);
     lua_pushliteral(L, SMTPKIT_VERSION);
     lua_setfield(L, -2, "version");
     return 1;

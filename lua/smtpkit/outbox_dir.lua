@@ -1,0 +1,527 @@
+--- The outbox's default store: a directory on disk, no server needed.
+--
+-- Layout of `dir`:
+--
+--     dir/msg/<id>         one file per message (below)
+--     dir/suppressed/<a>   one file per suppressed address (JSON)
+--     dir/state/<name>     small named JSON documents (the policy's domain table)
+--     dir/tmp/             temporary files, renamed into place
+--     dir/.lock            flock(2) held by the one runner
+--
+-- A message file is `smtpkit-outbox 1\n`, one line of JSON (the record), a
+-- newline, then the message bytes as submitted. Every write goes to a
+-- temporary file in dir/tmp, is fsync'ed, renamed over its final name, and the
+-- directory is fsync'ed: a reader sees the old file or the new one, never a
+-- mix, and a write that returned survives a crash or a power cut.
+--
+-- This module implements the store interface documented in
+-- docs/outbox-store.md; a Redis store implements the same methods.
+-- @module smtpkit.outbox_dir
+local core = require "smtpkit.core"
+local fs = core.fs
+
+local M = {}
+
+local MAGIC = "smtpkit-outbox 1"
+local CHUNK = 65536
+
+---------------------------------------------------------------------------
+-- JSON (only for our own records: strings are byte strings; bytes >= 0x80
+-- pass through unchanged, control characters are escaped).
+
+local escapes = { ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f",
+  ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
+
+local function enc_string(s)
+  return '"' .. s:gsub('[%c"\\]', function(c)
+    return escapes[c] or ("\\u%04x"):format(c:byte())
+  end) .. '"'
+end
+
+local encode_value
+
+local function is_array(t)
+  local n = #t
+  if n == 0 then return false end
+  local count = 0
+  for _ in pairs(t) do count = count + 1 end
+  return count == n
+end
+
+encode_value = function(v, out, depth)
+  local tv = type(v)
+  if depth > 64 then error("outbox: value nested too deep to store", 0) end
+  if tv == "string" then
+    out[#out + 1] = enc_string(v)
+  elseif tv == "number" then
+    if v ~= v or v == math.huge or v == -math.huge then error("outbox: cannot store " .. tostring(v), 0) end
+    if math.floor(v) == v and math.abs(v) < 2 ^ 53 then
+      out[#out + 1] = ("%d"):format(v)
+    else
+      out[#out + 1] = ("%.17g"):format(v)
+    end
+  elseif tv == "boolean" then
+    out[#out + 1] = v and "true" or "false"
+  elseif tv == "nil" then
+    out[#out + 1] = "null"
+  elseif tv == "table" then
+    if is_array(v) then
+      out[#out + 1] = "["
+      for i = 1, #v do
+        if i > 1 then out[#out + 1] = "," end
+        encode_value(v[i], out, depth + 1)
+      end
+      out[#out + 1] = "]"
+    else
+      local keys = {}
+      for k in pairs(v) do
+        if type(k) ~= "string" and type(k) ~= "number" then
+          error("outbox: cannot store a table key of type " .. type(k), 0)
+        end
+        keys[#keys + 1] = tostring(k)
+      end
+      table.sort(keys)
+      out[#out + 1] = "{"
+      for i, k in ipairs(keys) do
+        if i > 1 then out[#out + 1] = "," end
+        out[#out + 1] = enc_string(k)
+        out[#out + 1] = ":"
+        local val = v[k]
+        if val == nil then val = v[tonumber(k)] end
+        encode_value(val, out, depth + 1)
+      end
+      out[#out + 1] = "}"
+    end
+  else
+    error("outbox: cannot store a value of type " .. tv, 0)
+  end
+end
+
+--- Encodes a plain Lua value as one line of JSON.
+function M.encode(v)
+  local out = {}
+  encode_value(v, out, 0)
+  return table.concat(out)
+end
+
+local function utf8_char(cp)
+  if cp < 0x80 then return string.char(cp) end
+  if cp < 0x800 then return string.char(0xC0 + math.floor(cp / 64), 0x80 + cp % 64) end
+  if cp < 0x10000 then
+    return string.char(0xE0 + math.floor(cp / 4096), 0x80 + math.floor(cp / 64) % 64, 0x80 + cp % 64)
+  end
+  return string.char(0xF0 + math.floor(cp / 262144), 0x80 + math.floor(cp / 4096) % 64,
+    0x80 + math.floor(cp / 64) % 64, 0x80 + cp % 64)
+end
+
+local unescapes = { ['"'] = '"', ["\\"] = "\\", ["/"] = "/", b = "\b", f = "\f", n = "\n", r = "\r",
+  t = "\t" }
+
+--- Decodes JSON text; returns the value, or nil and a message.
+function M.decode(s)
+  local pos = 1
+  local function fail(msg) error({ json = msg .. " at byte " .. pos }, 0) end
+  local function ws() pos = s:find("[^ \t\r\n]", pos) or #s + 1 end
+  local value
+  local function str()
+    pos = pos + 1
+    local out = {}
+    while true do
+      local a, b = s:find('["\\]', pos)
+      if not a then fail("unterminated string") end
+      out[#out + 1] = s:sub(pos, a - 1)
+      if s:sub(a, a) == '"' then pos = b + 1; break end
+      local e = s:sub(a + 1, a + 1)
+      if e == "u" then
+        local hex = s:sub(a + 2, a + 5)
+        if not hex:match("^%x%x%x%x$") then fail("bad \\u escape") end
+        local cp = tonumber(hex, 16)
+        pos = a + 6
+        if cp >= 0xD800 and cp < 0xDC00 and s:sub(pos, pos + 1) == "\\u" then
+          local lo = tonumber(s:sub(pos + 2, pos + 5), 16)
+          if lo and lo >= 0xDC00 and lo < 0xE000 then
+            cp = 0x10000 + (cp - 0xD800) * 1024 + (lo - 0xDC00)
+            pos = pos + 6
+          end
+        end
+        out[#out + 1] = utf8_char(cp)
+      else
+        if not unescapes[e] then fail("bad escape") end
+        out[#out + 1] = unescapes[e]
+        pos = a + 2
+      end
+    end
+    return table.concat(out)
+  end
+  value = function(depth)
+    if depth > 200 then fail("too deep") end
+    ws()
+    local c = s:sub(pos, pos)
+    if c == "{" then
+      local t = {}
+      pos = pos + 1
+      ws()
+      if s:sub(pos, pos) == "}" then pos = pos + 1; return t end
+      while true do
+        ws()
+        if s:sub(pos, pos) ~= '"' then fail("expected a key") end
+        local k = str()
+        ws()
+        if s:sub(pos, pos) ~= ":" then fail("expected ':'") end
+        pos = pos + 1
+        t[k] = value(depth + 1)
+        ws()
+        local d = s:sub(pos, pos)
+        pos = pos + 1
+        if d == "}" then return t end
+        if d ~= "," then fail("expected ',' or '}'") end
+      end
+    elseif c == "[" then
+      local t = {}
+      pos = pos + 1
+      ws()
+      if s:sub(pos, pos) == "]" then pos = pos + 1; return t end
+      while true do
+        t[#t + 1] = value(depth + 1)
+        ws()
+        local d = s:sub(pos, pos)
+        pos = pos + 1
+        if d == "]" then return t end
+        if d ~= "," then fail("expected ',' or ']'") end
+      end
+    elseif c == '"' then
+      return str()
+    elseif s:find("^true", pos) then pos = pos + 4; return true
+    elseif s:find("^false", pos) then pos = pos + 5; return false
+    elseif s:find("^null", pos) then pos = pos + 4; return nil
+    else
+      local num = s:match("^-?%d+%.?%d*[eE]?[-+]?%d*", pos)
+      if not num or num == "" then fail("unexpected character") end
+      pos = pos + #num
+      return tonumber(num)
+    end
+  end
+  local ok, res = pcall(function()
+    local v = value(0)
+    ws()
+    if pos <= #s then fail("trailing characters") end
+    return v
+  end)
+  if ok then return res end
+  if type(res) == "table" then return nil, res.json end
+  error(res, 0)
+end
+
+---------------------------------------------------------------------------
+-- Errors
+
+local err_mt = { __tostring = function(e) return e.message end }
+local function err(kind, message, extra)
+  local e = setmetatable({ kind = kind, message = message }, err_mt)
+  for k, v in pairs(extra or {}) do e[k] = v end
+  return e
+end
+M.err = err
+
+---------------------------------------------------------------------------
+-- Durable writes
+
+-- Writes `parts` (strings, or functions returning the next chunk or nil)
+-- to a temporary file, fsyncs it, renames it to `path`, fsyncs the directory.
+local function write_atomic(self, dir, name, parts)
+  self.seq = self.seq + 1
+  local tmp = ("%s/tmp/%s.%d.%s.tmp"):format(self.dir, name, self.seq, self.token)
+  local f, e = io.open(tmp, "wb")
+  if not f then return nil, err("store", "outbox: cannot write " .. tmp .. ": " .. tostring(e)) end
+  local ok, werr = true, nil
+  for _, p in ipairs(parts) do
+    if type(p) == "string" then
+      ok, werr = f:write(p)
+    else
+      while ok do
+        local chunk, cerr = p()
+        if chunk == nil then
+          if cerr ~= nil then ok, werr = false, cerr end
+          break
+        end
+        ok, werr = f:write(chunk)
+      end
+    end
+    if not ok then break end
+  end
+  if ok then ok, werr = f:flush() end
+  f:close()
+  if ok then ok, werr = fs.fsync(tmp) end
+  local final = dir .. "/" .. name
+  if ok then ok, werr = os.rename(tmp, final) end
+  if ok then ok, werr = fs.fsync(dir) end
+  if not ok then
+    os.remove(tmp)
+    return nil, err("store", "outbox: cannot write " .. final .. ": " .. tostring(werr))
+  end
+  return true
+end
+
+local function read_head(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local magic = f:read("*l")
+  local meta = f:read("*l")
+  if magic ~= MAGIC or not meta then
+    f:close()
+    return nil, "not an outbox record"
+  end
+  local rec, derr = M.decode(meta)
+  if type(rec) ~= "table" then
+    f:close()
+    return nil, derr or "bad record"
+  end
+  return rec, f
+end
+
+local function hash32(s)
+  local h = 5381
+  for i = 1, #s do h = (h * 33 + s:byte(i)) % 4294967296 end
+  return ("%08x"):format(h)
+end
+
+-- A file name for an address: lower case, unsafe bytes as %XX, long ones
+-- cut and completed with a hash.
+local function addr_name(address)
+  local a = address:lower():gsub("^%s+", ""):gsub("%s+$", "")
+  local n = a:gsub("[^%w%.%-_@+]", function(c) return ("%%%02X"):format(c:byte()) end)
+  if #n > 200 then n = n:sub(1, 190) .. "~" .. hash32(a) end
+  return n
+end
+
+local function valid_id(id)
+  return type(id) == "string" and id:match("^[%w%-_%.]+$") ~= nil and #id <= 128 and id:sub(1, 1) ~= "."
+end
+
+---------------------------------------------------------------------------
+-- The store
+
+local Store = {}
+Store.__index = Store
+
+local function random_token()
+  local f = io.open("/dev/urandom", "rb")
+  local b = f and f:read(8)
+  if f then f:close() end
+  if not b or #b < 8 then
+    b = tostring(os.time()) .. tostring(os.clock()) .. tostring({})
+    return hash32(b) .. hash32(b:reverse())
+  end
+  return (b:gsub(".", function(c) return ("%02x"):format(c:byte()) end))
+end
+M.random_token = random_token
+
+--- Opens (creating) a directory store.
+-- @treturn table the store, or nil, err (kind `store`)
+function M.open(dir)
+  if type(dir) ~= "string" or dir == "" then error("outbox_dir.open: directory path expected", 2) end
+  dir = dir:gsub("/+$", "")
+  for _, sub in ipairs({ "", "/msg", "/suppressed", "/state", "/tmp" }) do
+    local ok, e = fs.mkdir(dir .. sub)
+    if not ok then return nil, err("store", "outbox: " .. e) end
+  end
+  local self = setmetatable({ dir = dir, seq = 0, token = random_token():sub(1, 8) }, Store)
+  return self
+end
+
+--- A new unique record id: time, then a counter of this store object, then
+-- random bytes; so ids sort by submission order (within one process).
+function Store:new_id(now)
+  self.idseq = (self.idseq or 0) + 1
+  return ("%010d-%06d-%s"):format(math.floor(now or os.time()), self.idseq % 1000000, random_token())
+end
+
+--- Stores a new record with its message bytes (`body`: a string or a
+-- function returning chunks then nil). Durable when it returns true.
+function Store:put(rec, body)
+  if not valid_id(rec.id) then error("store:put: record id must be [A-Za-z0-9._-]+", 2) end
+  if io.open(self.dir .. "/msg/" .. rec.id, "rb") then
+    return nil, err("conflict", "outbox: record " .. rec.id .. " exists")
+  end
+  return write_atomic(self, self.dir .. "/msg", rec.id,
+    { MAGIC, "\n", M.encode(rec), "\n", body or "" })
+end
+
+--- The record `id` (without its body), or nil, err (kind `not_found`).
+function Store:get(id)
+  if not valid_id(id) then return nil, err("not_found", "outbox: no message " .. tostring(id)) end
+  local rec, f = read_head(self.dir .. "/msg/" .. id)
+  if not rec then
+    if f then return nil, err("store", "outbox: record " .. id .. ": " .. f) end
+    return nil, err("not_found", "outbox: no message " .. id)
+  end
+  f:close()
+  return rec
+end
+
+--- The message bytes of record `id`, or nil, err.
+function Store:body(id)
+  local rec, f = read_head(self.dir .. "/msg/" .. tostring(id))
+  if not rec then return nil, err("not_found", "outbox: no message " .. tostring(id)) end
+  local b = f:read("*a")
+  f:close()
+  return b
+end
+
+--- An open file positioned at the first byte of the message of record `id`
+-- (the caller closes it); a later update does not change what it reads.
+function Store:body_reader(id)
+  if not valid_id(id) then return nil, err("not_found", "outbox: no message " .. tostring(id)) end
+  local rec, f = read_head(self.dir .. "/msg/" .. id)
+  if not rec then return nil, err("not_found", "outbox: no message " .. id) end
+  return f
+end
+
+--- Replaces record `rec.id` durably, keeping its body. With `expect_state`,
+-- fails with kind `conflict` unless the stored state is that one (a compare
+-- and set: a shared store uses it so that two workers never both claim a
+-- message).
+function Store:update(rec, expect_state)
+  local path = self.dir .. "/msg/" .. tostring(rec.id)
+  local old, f = read_head(path)
+  if not old then return nil, err("not_found", "outbox: no message " .. tostring(rec.id)) end
+  if expect_state and old.state ~= expect_state then
+    f:close()
+    return nil, err("conflict", ("outbox: message %s is %s, not %s"):format(rec.id, old.state, expect_state))
+  end
+  local ok, e = write_atomic(self, self.dir .. "/msg", rec.id, { MAGIC, "\n", M.encode(rec), "\n",
+    function() return f:read(CHUNK) end })
+  f:close()
+  return ok, e
+end
+
+--- Removes record `id`.
+function Store:remove(id)
+  if not valid_id(id) then return nil, err("not_found", "outbox: no message " .. tostring(id)) end
+  local ok, e = os.remove(self.dir .. "/msg/" .. id)
+  if not ok then return nil, err("not_found", "outbox: " .. tostring(e)) end
+  fs.fsync(self.dir .. "/msg")
+  return true
+end
+
+--- Records, without bodies, whose state is `state` (any state when nil),
+-- sorted by id (submission order).
+function Store:list(state)
+  local names, e = fs.listdir(self.dir .. "/msg")
+  if not names then return nil, err("store", "outbox: " .. e) end
+  table.sort(names)
+  local out = {}
+  for _, id in ipairs(names) do
+    if valid_id(id) then
+      local rec, f = read_head(self.dir .. "/msg/" .. id)
+      if rec then
+        f:close()
+        if state == nil or rec.state == state then out[#out + 1] = rec end
+      end
+    end
+  end
+  return out
+end
+
+--- Records left in `sending` by a runner that died. The directory store is
+-- worked by one runner at a time (the lock), so when the caller holds the
+-- lock every `sending` record is stale. (A shared store returns those whose
+-- `sending_since` is older than its lease instead.)
+function Store:list_stale(now) -- luacheck: no unused args
+  return self:list("sending")
+end
+
+--- Records in state `queued` or `deferred` whose `due` time is at most `now`,
+-- earliest first, at most `limit` of them.
+function Store:list_due(now, limit)
+  local all, e = self:list()
+  if not all then return nil, e end
+  local out = {}
+  for _, rec in ipairs(all) do
+    if (rec.state == "queued" or rec.state == "deferred") and (rec.due or 0) <= now then
+      out[#out + 1] = rec
+    end
+  end
+  table.sort(out, function(a, b)
+    if a.due ~= b.due then return (a.due or 0) < (b.due or 0) end
+    return a.id < b.id
+  end)
+  if limit and #out > limit then
+    for i = #out, limit + 1, -1 do out[i] = nil end
+  end
+  return out
+end
+
+--- Adds `address` to the suppression list with `info` (a plain table:
+-- reason, code, text, at, id).
+function Store:suppress(address, info)
+  info = info or {}
+  info.address = address
+  return write_atomic(self, self.dir .. "/suppressed", addr_name(address), { M.encode(info) })
+end
+
+--- The suppression entry of `address` (case-insensitive), or nil.
+function Store:suppressed(address)
+  local f = io.open(self.dir .. "/suppressed/" .. addr_name(address), "rb")
+  if not f then return nil end
+  local s = f:read("*a")
+  f:close()
+  local info = M.decode(s)
+  if type(info) ~= "table" or type(info.address) ~= "string" or info.address:lower() ~= address:lower() then
+    return nil
+  end
+  return info
+end
+
+--- Removes `address` from the suppression list.
+function Store:unsuppress(address)
+  local ok = os.remove(self.dir .. "/suppressed/" .. addr_name(address))
+  if ok then fs.fsync(self.dir .. "/suppressed") end
+  return ok and true or false
+end
+
+--- Every suppression entry.
+function Store:list_suppressed()
+  local names, e = fs.listdir(self.dir .. "/suppressed")
+  if not names then return nil, err("store", "outbox: " .. e) end
+  table.sort(names)
+  local out = {}
+  for _, n in ipairs(names) do
+    local f = io.open(self.dir .. "/suppressed/" .. n, "rb")
+    if f then
+      local info = M.decode(f:read("*a"))
+      f:close()
+      if type(info) == "table" then out[#out + 1] = info end
+    end
+  end
+  return out
+end
+
+--- Saves a small named document (e.g. the policy's domain table).
+function Store:put_state(name, t)
+  if not valid_id(name) then error("store:put_state: bad name", 2) end
+  return write_atomic(self, self.dir .. "/state", name, { M.encode(t) })
+end
+
+--- Loads a named document saved with put_state, or nil.
+function Store:get_state(name)
+  if not valid_id(name) then error("store:get_state: bad name", 2) end
+  local f = io.open(self.dir .. "/state/" .. name, "rb")
+  if not f then return nil end
+  local s = f:read("*a")
+  f:close()
+  return (M.decode(s))
+end
+
+--- Takes the runner lock: one runner per directory at a time. Returns a
+-- handle with `:unlock()`, or nil, err (kind `locked` when another process
+-- holds it). The kernel releases it when the process dies.
+function Store:lock(wait)
+  local h, e, code = fs.lock(self.dir .. "/.lock", wait)
+  if not h then
+    return nil, err(code == 11 and "locked" or "store", "outbox: " .. tostring(e))
+  end
+  return h
+end
+
+return M
