@@ -1,0 +1,57 @@
+--- smtpkit.error: the error object every smtpkit function returns as the
+-- second value of `nil, err`.
+--
+-- An error is a table `{kind=, message=, reply=, classification=}` whose
+-- `tostring` is its message. `kind` is one of the stable names in `kinds`;
+-- `reply` (`{code=, enhanced=, text=, lines=}`) and `classification`
+-- (`{outcome=, reason=, action=, retry=, explanation=}`) are present when a
+-- server reply caused the error. The metatable is shared with the C core
+-- (`core.error_mt`), so errors made in C and in Lua are the same kind of object.
+-- @module smtpkit.error
+local core = require "smtpkit.core"
+
+local mt = core.error_mt
+
+local M = {}
+
+--- The kinds, each `true`: dns, connect, timeout, tls, tls_required,
+-- protocol, auth, validation, server.
+M.kinds = {
+  dns = true, connect = true, timeout = true, tls = true, tls_required = true,
+  protocol = true, auth = true, validation = true, server = true,
+}
+
+--- Makes an error.
+-- @tparam string kind one of `kinds`
+-- @tparam string message plain words
+-- @tparam[opt] table fields more fields (reply, classification, ...)
+-- @treturn table the error
+function M.new(kind, message, fields)
+  if not M.kinds[kind] then
+    error("unknown error kind '" .. tostring(kind) .. "'", 2)
+  end
+  if type(message) ~= "string" then
+    error("error message must be a string", 2)
+  end
+  local e = {}
+  if fields then
+    for k, v in pairs(fields) do e[k] = v end
+  end
+  e.kind = kind
+  e.message = message
+  return setmetatable(e, mt)
+end
+
+--- True when v is an smtpkit error.
+function M.is(v)
+  return type(v) == "table" and getmetatable(v) == mt
+end
+
+--- Returns `nil, err`: `return error.fail("validation", "no recipients")`.
+function M.fail(kind, message, fields)
+  return nil, M.new(kind, message, fields)
+end
+
+M.metatable = mt
+
+return M
