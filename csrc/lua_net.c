@@ -1,0 +1,671 @@
+/*
+ * lua_net.c - luaopen_smtpkit_net: the Lua face of net.c / tls.c (the C
+ * transport). Users reach it through lua/smtpkit/client.lua
+ * (smtpkit.connect / smtpkit.send); this is the layer under it.
+ *
+ *   net.tls_client(opts) -> tlsc | nil, err
+ *     opts = { cafile=, capath=, system_trust = bool (default true: cafile and
+ *              capath ADD to the system store), verify = bool (default true),
+ *              client_cert=, client_key=, tls_min = "1.2"|"1.3" }
+ *     One per client: it keeps the server's last TLS session (resumption).
+ *   net.connect(opts [, tlsc]) -> conn | nil, err
+ *     opts = { host=, port=, tls = "starttls"|"implicit"|"none"|"opportunistic",
+ *              helo=, username=, password=, xoauth2=, auth_mechanism=,
+ *              allow_plaintext_auth = bool, pipelining = bool,
+ *              timeouts = { connect=, greeting=, command=, data= } (seconds),
+ *              trace = function(direction, line) end }  -- "send"|"recv"|"info"
+ *   conn:send(envelope, body) -> result | nil, err, partial_result
+ *     envelope = { from=, to = { "a@b", {address=, notify=, orcpt=}, ... },
+ *                  size=, body_8bit=, long_lines=, dsn_ret=, dsn_envid= }
+ *     (body_8bit nil: a string body is scanned for 8-bit bytes; other bodies
+ *     count as 7 bit)
+ *     body: a string, a Lua file handle (read in 16 KiB chunks from its
+ *     current position) or a function returning the next chunk (nil: end).
+ *     result = { ok=, complete=, outcome=, reason=, action=, retry=, explanation=,
+ *       queue_id=, reply = {code=, enhanced=, text=, lines={...}} | nil,
+ *       maybe_delivered=, accepted = n,
+ *       recipients = { {address=, ok=, reply=, outcome=, reason=, action=,
+ *                       retry=, pass=}, ... } }
+ *     err = { kind=, message=, reply= | nil, classification = {outcome=, reason=,
+ *             action=, retry=, explanation=} | nil, phase = "mail"|... | nil,
+ *             resendable = bool (true: nothing of the message reached the
+ *             server: the connection was closed or refused with 421 before
+ *             MAIL was answered) }
+ *   conn:ready() -> bool     conn:quit()     conn:close()
+ *   conn:info() -> { peer=, tls = bool, tls_version=, tls_cipher=, tls_resumed=,
+ *                    auth = mechanism | nil, capabilities = {...} }
+ *
+ * Loading this module sets SIGPIPE to "ignore" when it was at its default
+ * (as LuaSocket does): a write to a closed TLS connection must be an error,
+ * not the end of the process.
+ */
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lua_compat.h"
+#include "net.h"
+
+#define CONN_MT "smtpkit.net.conn"
+#define TLSC_MT "smtpkit.net.tls_client"
+#define FILE_CHUNK 16384
+
+LUALIB_API int luaopen_smtpkit_net(lua_State *L);
+
+typedef struct {
+    smtpkit_tls_client *c;
+} tlsc_ud;
+
+typedef struct {
+    smtpkit_conn *c;
+    lua_State *L;         /* the state of the call in progress (for trace) */
+    int trace_ref;
+    int tlsc_ref;
+} conn_ud;
+
+/* --- helpers -------------------------------------------------------------- */
+
+static const char *opt_string(lua_State *L, int t, const char *k)
+{
+    const char *s = NULL;
+    lua_getfield(L, t, k);
+    if (!lua_isnil(L, -1)) {
+        if (lua_type(L, -1) != LUA_TSTRING)
+            luaL_error(L, "option '%s' must be a string", k);
+        s = lua_tostring(L, -1);
+    }
+    lua_pop(L, 1);   /* the string stays alive: it is in the options table */
+    return s;
+}
+
+static int opt_bool(lua_State *L, int t, const char *k, int def)
+{
+    int v = def;
+    lua_getfield(L, t, k);
+    if (!lua_isnil(L, -1)) {
+        if (lua_type(L, -1) != LUA_TBOOLEAN)
+            luaL_error(L, "option '%s' must be a boolean", k);
+        v = lua_toboolean(L, -1);
+    }
+    lua_pop(L, 1);
+    return v;
+}
+
+static double opt_number(lua_State *L, int t, const char *k, double def)
+{
+    double v = def;
+    lua_getfield(L, t, k);
+    if (!lua_isnil(L, -1)) {
+        if (lua_type(L, -1) != LUA_TNUMBER)
+            luaL_error(L, "option '%s' must be a number", k);
+        v = lua_tonumber(L, -1);
+    }
+    lua_pop(L, 1);
+    return v;
+}
+
+static void set_str(lua_State *L, const char *k, const char *v)
+{
+    lua_pushstring(L, v);
+    lua_setfield(L, -2, k);
+}
+
+static void set_bool(lua_State *L, const char *k, int v)
+{
+    lua_pushboolean(L, v);
+    lua_setfield(L, -2, k);
+}
+
+static void push_reply(lua_State *L, const smtpkit_session_reply *r)
+{
+    lua_createtable(L, 0, 4);
+    lua_pushinteger(L, r->code);
+    lua_setfield(L, -2, "code");
+    if (r->enhanced[0])
+        set_str(L, "enhanced", r->enhanced);
+    lua_pushlstring(L, r->text, r->text_len);
+    lua_setfield(L, -2, "text");
+    lua_newtable(L);
+    const char *p = r->text, *end = r->text + r->text_len;
+    int i = 1;
+    while (p <= end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *e = nl ? nl : end;
+        lua_pushlstring(L, p, (size_t)(e - p));
+        lua_rawseti(L, -2, i++);
+        if (!nl)
+            break;
+        p = nl + 1;
+    }
+    lua_setfield(L, -2, "lines");
+}
+
+static void push_verdict_fields(lua_State *L, const smtpkit_verdict *v)
+{
+    set_str(L, "outcome", smtpkit_outcome_name(v->outcome));
+    set_str(L, "reason", smtpkit_reason_name(v->reason));
+    set_str(L, "action", smtpkit_action_name(v->action));
+    set_bool(L, "retry", v->retry);
+    if (v->explanation)
+        set_str(L, "explanation", v->explanation);
+}
+
+static void push_error(lua_State *L, const smtpkit_error *e, int phase, int resendable)
+{
+    lua_createtable(L, 0, 6);
+    set_str(L, "kind", smtpkit_error_kind_name(e->kind));
+    set_str(L, "message", e->message);
+    if (e->reply.code) {
+        push_reply(L, &e->reply);
+        lua_setfield(L, -2, "reply");
+        lua_createtable(L, 0, 5);
+        push_verdict_fields(L, &e->verdict);
+        lua_setfield(L, -2, "classification");
+    }
+    if (phase >= 0 && smtpkit_phase_name((smtpkit_phase)phase))
+        set_str(L, "phase", smtpkit_phase_name((smtpkit_phase)phase));
+    set_bool(L, "resendable", resendable);
+}
+
+static void push_result(lua_State *L, const smtpkit_result *r)
+{
+    lua_createtable(L, 0, 14);
+    set_bool(L, "ok", r->ok);
+    set_bool(L, "complete", r->complete);
+    push_verdict_fields(L, &r->verdict);
+    if (r->queue_id[0])
+        set_str(L, "queue_id", r->queue_id);
+    if (r->reply.code) {
+        push_reply(L, &r->reply);
+        lua_setfield(L, -2, "reply");
+    }
+    set_bool(L, "maybe_delivered", r->maybe_delivered);
+    lua_pushinteger(L, (lua_Integer)r->naccepted);
+    lua_setfield(L, -2, "accepted");
+    lua_createtable(L, (int)r->nrcpt, 0);
+    for (size_t i = 0; i < r->nrcpt; i++) {
+        const smtpkit_rcpt_result *x = &r->rcpt[i];
+        lua_createtable(L, 0, 8);
+        set_str(L, "address", x->address);
+        set_bool(L, "ok", x->ok);
+        if (x->reply.code) {
+            push_reply(L, &x->reply);
+            lua_setfield(L, -2, "reply");
+        }
+        push_verdict_fields(L, &x->verdict);
+        lua_pushinteger(L, (lua_Integer)x->pass);
+        lua_setfield(L, -2, "pass");
+        lua_rawseti(L, -2, (int)i + 1);
+    }
+    lua_setfield(L, -2, "recipients");
+}
+
+/* --- TLS client ------------------------------------------------------------- */
+
+static int l_tls_client(lua_State *L)
+{
+    smtpkit_tls_config cfg;
+    char err[512];
+    smtpkit_tls_config_init(&cfg);
+    if (!lua_isnoneornil(L, 1)) {
+        luaL_checktype(L, 1, LUA_TTABLE);
+        cfg.cafile = opt_string(L, 1, "cafile");
+        cfg.capath = opt_string(L, 1, "capath");
+        cfg.system_trust = opt_bool(L, 1, "system_trust", 1);
+        cfg.verify = opt_bool(L, 1, "verify", 1);
+        cfg.client_cert = opt_string(L, 1, "client_cert");
+        cfg.client_key = opt_string(L, 1, "client_key");
+        const char *min = opt_string(L, 1, "tls_min");
+        if (min && strcmp(min, "1.3") == 0)
+            cfg.min_version = 13;
+        else if (min && strcmp(min, "1.2") != 0)
+            return luaL_error(L, "option 'tls_min' must be \"1.2\" or \"1.3\"");
+    }
+    tlsc_ud *u = lua_newuserdata(L, sizeof *u);
+    u->c = NULL;
+    luaL_getmetatable(L, TLSC_MT);
+    lua_setmetatable(L, -2);
+    u->c = smtpkit_tls_client_new(&cfg, err, sizeof err);
+    if (!u->c) {
+        lua_pushnil(L);
+        lua_createtable(L, 0, 2);
+        set_str(L, "kind", "tls");
+        set_str(L, "message", err);
+        return 2;
+    }
+    return 1;
+}
+
+static int l_tls_client_gc(lua_State *L)
+{
+    tlsc_ud *u = luaL_checkudata(L, 1, TLSC_MT);
+    smtpkit_tls_client_free(u->c);
+    u->c = NULL;
+    return 0;
+}
+
+static int l_tls_client_trust(lua_State *L)
+{
+    tlsc_ud *u = luaL_checkudata(L, 1, TLSC_MT);
+    lua_pushstring(L, u->c ? smtpkit_tls_client_trust(u->c) : "");
+    return 1;
+}
+
+/* --- connections -------------------------------------------------------------- */
+
+static void trace_cb(void *ud, int direction, const char *line, size_t len)
+{
+    conn_ud *u = ud;
+    lua_State *L = u->L;
+    if (!L || u->trace_ref == LUA_NOREF)
+        return;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, u->trace_ref);
+    lua_pushstring(L, direction == SMTPKIT_TRACE_SEND ? "send"
+                      : direction == SMTPKIT_TRACE_RECV ? "recv" : "info");
+    lua_pushlstring(L, line, len);
+    if (lua_pcall(L, 2, 0, 0) != 0)
+        lua_pop(L, 1);   /* a failing trace function must not break the session */
+}
+
+static smtpkit_tls_policy parse_policy(lua_State *L, const char *s)
+{
+    if (!s || strcmp(s, "starttls") == 0)
+        return SMTPKIT_TLS_STARTTLS;
+    if (strcmp(s, "implicit") == 0)
+        return SMTPKIT_TLS_IMPLICIT;
+    if (strcmp(s, "none") == 0)
+        return SMTPKIT_TLS_NONE;
+    if (strcmp(s, "opportunistic") == 0)
+        return SMTPKIT_TLS_OPPORTUNISTIC;
+    luaL_error(L, "option 'tls' must be \"starttls\", \"implicit\", \"none\" or "
+                  "\"opportunistic\", not \"%s\"", s);
+    return SMTPKIT_TLS_STARTTLS;
+}
+
+static void release(lua_State *L, conn_ud *u)
+{
+    if (u->c) {
+        smtpkit_conn_free(u->c);
+        u->c = NULL;
+    }
+    if (u->trace_ref != LUA_NOREF) {
+        luaL_unref(L, LUA_REGISTRYINDEX, u->trace_ref);
+        u->trace_ref = LUA_NOREF;
+    }
+    if (u->tlsc_ref != LUA_NOREF) {
+        luaL_unref(L, LUA_REGISTRYINDEX, u->tlsc_ref);
+        u->tlsc_ref = LUA_NOREF;
+    }
+}
+
+static int l_connect(lua_State *L)
+{
+    smtpkit_conn_options o;
+    smtpkit_error err;
+    luaL_checktype(L, 1, LUA_TTABLE);
+    tlsc_ud *t = lua_isnoneornil(L, 2) ? NULL : luaL_checkudata(L, 2, TLSC_MT);
+    memset(&o, 0, sizeof o);
+    smtpkit_session_options_init(&o.session);
+    o.host = opt_string(L, 1, "host");
+    if (!o.host)
+        return luaL_error(L, "option 'host' is required");
+    o.port = (int)opt_number(L, 1, "port", 0);
+    o.session.tls = parse_policy(L, opt_string(L, 1, "tls"));
+    o.session.helo_name = opt_string(L, 1, "helo");
+    o.session.username = opt_string(L, 1, "username");
+    o.session.password = opt_string(L, 1, "password");
+    o.session.xoauth2_token = opt_string(L, 1, "xoauth2");
+    o.session.auth_mechanism = opt_string(L, 1, "auth_mechanism");
+    o.session.allow_plaintext_auth = opt_bool(L, 1, "allow_plaintext_auth", 0);
+    o.session.pipelining = opt_bool(L, 1, "pipelining", 1);
+    lua_getfield(L, 1, "timeouts");
+    if (!lua_isnil(L, -1)) {
+        int ti = lua_gettop(L);
+        luaL_checktype(L, ti, LUA_TTABLE);
+        o.timeouts.connect = (long)(opt_number(L, ti, "connect", 0) * 1000);
+        o.timeouts.greeting = (long)(opt_number(L, ti, "greeting", 0) * 1000);
+        o.timeouts.command = (long)(opt_number(L, ti, "command", 0) * 1000);
+        o.timeouts.data = (long)(opt_number(L, ti, "data", 0) * 1000);
+    }
+    lua_pop(L, 1);
+    if (o.session.tls != SMTPKIT_TLS_NONE && (!t || !t->c))
+        return luaL_error(L, "a TLS policy needs a tls_client (argument 2)");
+
+    conn_ud *u = lua_newuserdata(L, sizeof *u);
+    u->c = NULL;
+    u->L = L;
+    u->trace_ref = LUA_NOREF;
+    u->tlsc_ref = LUA_NOREF;
+    luaL_getmetatable(L, CONN_MT);
+    lua_setmetatable(L, -2);
+    lua_getfield(L, 1, "trace");
+    if (lua_isfunction(L, -1)) {
+        u->trace_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+        o.session.trace = trace_cb;
+        o.session.trace_ud = u;
+    } else {
+        if (!lua_isnil(L, -1))
+            return luaL_error(L, "option 'trace' must be a function");
+        lua_pop(L, 1);
+    }
+    if (t) {
+        lua_pushvalue(L, 2);
+        u->tlsc_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+        o.tls = t->c;
+    }
+    u->c = smtpkit_conn_open(&o, &err);
+    if (!u->c) {
+        release(L, u);
+        lua_pushnil(L);
+        push_error(L, &err, -1, 0);
+        return 2;
+    }
+    u->L = NULL;
+    return 1;
+}
+
+static conn_ud *check_conn(lua_State *L)
+{
+    conn_ud *u = luaL_checkudata(L, 1, CONN_MT);
+    u->L = L;
+    return u;
+}
+
+/* body sources */
+typedef struct {
+    lua_State *L;
+    int kind;           /* 0 string, 1 file, 2 function */
+    int body_idx;       /* stack index of the body */
+    int slot_idx;       /* stack slot keeping the iterator's current chunk */
+    const char *s;
+    size_t slen;
+    int given;          /* string: already handed out */
+    FILE *fp;
+    long start;         /* file position at the start (-1: not seekable) */
+    char *buf;
+} body_state;
+
+static int body_read(void *ud, const char **p, size_t *n, char *err, size_t errlen)
+{
+    body_state *b = ud;
+    switch (b->kind) {
+    case 0:
+        *p = b->s;
+        *n = b->given ? 0 : b->slen;
+        b->given = 1;
+        return 0;
+    case 1: {
+        size_t r = fread(b->buf, 1, FILE_CHUNK, b->fp);
+        if (r == 0 && ferror(b->fp)) {
+            snprintf(err, errlen, "file read error");
+            return -1;
+        }
+        *p = b->buf;
+        *n = r;
+        return 0;
+    }
+    default: {
+        lua_State *L = b->L;
+        for (;;) {
+            lua_pushvalue(L, b->body_idx);
+            if (lua_pcall(L, 0, 2, 0) != 0) {
+                snprintf(err, errlen, "the body iterator raised an error: %s",
+                         lua_tostring(L, -1) ? lua_tostring(L, -1) : "?");
+                lua_pop(L, 1);
+                return -1;
+            }
+            if (lua_isnil(L, -2)) {
+                if (!lua_isnil(L, -1)) {   /* nil, err: the source failed */
+                    int pushed = 0;
+                    const char *m = lua_tostring(L, -1);
+                    if (!m && luaL_callmeta(L, -1, "__tostring")) {
+                        pushed = 1;
+                        m = lua_tostring(L, -1);
+                    }
+                    snprintf(err, errlen, "the body iterator failed: %s", m ? m : "?");
+                    lua_pop(L, 2 + pushed);
+                    return -1;
+                }
+                lua_pop(L, 2);
+                *p = NULL;
+                *n = 0;
+                return 0;
+            }
+            lua_pop(L, 1);
+            if (lua_type(L, -1) != LUA_TSTRING) {
+                snprintf(err, errlen, "the body iterator returned a %s, not a string",
+                         luaL_typename(L, -1));
+                lua_pop(L, 1);
+                return -1;
+            }
+            lua_replace(L, b->slot_idx);   /* keeps the chunk alive while used */
+            *p = lua_tolstring(L, b->slot_idx, n);
+            if (*n > 0)
+                return 0;   /* an empty chunk is not the end: ask again */
+        }
+    }
+    }
+}
+
+static int body_rewind(void *ud, char *err, size_t errlen)
+{
+    body_state *b = ud;
+    if (b->kind == 0) {
+        b->given = 0;
+        return 0;
+    }
+    if (b->kind == 1 && b->start >= 0 && fseek(b->fp, b->start, SEEK_SET) == 0)
+        return 0;
+    snprintf(err, errlen, "the body file cannot seek back");
+    return -1;
+}
+
+/* 1 when s has a byte >= 0x80; eight bytes at a time. */
+static int has_8bit(const char *s, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        if (w & UINT64_C(0x8080808080808080))
+            return 1;
+    }
+    for (; i < n; i++)
+        if ((unsigned char)s[i] >= 0x80)
+            return 1;
+    return 0;
+}
+
+static int l_send(lua_State *L)
+{
+    conn_ud *u = check_conn(L);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    smtpkit_envelope env;
+    smtpkit_error err;
+    body_state b;
+    char fbuf[FILE_CHUNK];
+    memset(&env, 0, sizeof env);
+    memset(&b, 0, sizeof b);
+    b.L = L;
+    b.body_idx = 3;
+    b.start = -1;
+    b.buf = fbuf;
+    switch (lua_type(L, 3)) {
+    case LUA_TSTRING:
+        b.kind = 0;
+        b.s = lua_tolstring(L, 3, &b.slen);
+        break;
+    case LUA_TFUNCTION:
+        b.kind = 2;
+        break;
+    default:
+        b.kind = 1;
+        b.fp = *(FILE **)luaL_checkudata(L, 3, LUA_FILEHANDLE);
+        if (!b.fp)
+            return luaL_argerror(L, 3, "the file is closed");
+        b.start = ftell(b.fp);
+        break;
+    }
+    lua_settop(L, 3);
+    lua_pushnil(L);
+    b.slot_idx = 4;
+    if (!u->c)
+        return luaL_error(L, "the connection is closed");
+
+    env.from = opt_string(L, 2, "from");
+    lua_getfield(L, 2, "to");
+    luaL_checktype(L, -1, LUA_TTABLE);
+    size_t n = lua_rawlen(L, -1);
+    if (n == 0 || n > SMTPKIT_SESSION_MAX_RCPT)
+        return luaL_error(L, "envelope 'to' needs 1 to %d recipients", SMTPKIT_SESSION_MAX_RCPT);
+    smtpkit_recipient *rc = lua_newuserdata(L, n * sizeof *rc);   /* freed by the GC */
+    int rcidx = lua_gettop(L);
+    for (size_t i = 0; i < n; i++) {
+        lua_rawgeti(L, rcidx - 1, (int)i + 1);
+        memset(&rc[i], 0, sizeof rc[i]);
+        if (lua_type(L, -1) == LUA_TSTRING) {
+            rc[i].address = lua_tostring(L, -1);
+        } else if (lua_istable(L, -1)) {
+            int ti = lua_gettop(L);
+            rc[i].address = opt_string(L, ti, "address");
+            rc[i].notify = opt_string(L, ti, "notify");
+            rc[i].orcpt = opt_string(L, ti, "orcpt");
+            if (!rc[i].address)
+                return luaL_error(L, "recipient %d has no address", (int)i + 1);
+        } else {
+            return luaL_error(L, "recipient %d must be a string or a table", (int)i + 1);
+        }
+        lua_pop(L, 1);   /* the strings live in the envelope table */
+    }
+    env.rcpt = rc;
+    env.nrcpt = n;
+    env.size = (long long)opt_number(L, 2, "size", -1);
+    env.body_8bit = opt_bool(L, 2, "body_8bit", -1);
+    if (env.body_8bit < 0)   /* not said: scan a string body, else 7 bit */
+        env.body_8bit = b.kind == 0 && has_8bit(b.s, b.slen);
+    env.pass_long_lines = opt_bool(L, 2, "long_lines", 0);
+    env.dsn_ret = opt_string(L, 2, "dsn_ret");
+    env.dsn_envid = opt_string(L, 2, "dsn_envid");
+
+    smtpkit_body_source src = { body_read, body_rewind, &b };
+    int r = smtpkit_conn_send(u->c, &env, &src, &err);
+    const smtpkit_result *res = smtpkit_conn_result(u->c);
+    u->L = NULL;
+    if (r == 0) {
+        push_result(L, res);
+        return 1;
+    }
+    int phase = smtpkit_conn_failed_phase(u->c);
+    int resendable = err.kind != SMTPKIT_ERR_VALIDATION && smtpkit_conn_resendable(u->c);
+    lua_pushnil(L);
+    push_error(L, &err, err.kind == SMTPKIT_ERR_VALIDATION ? -1 : phase, resendable);
+    if (res && err.kind != SMTPKIT_ERR_VALIDATION)
+        push_result(L, res);
+    else
+        lua_pushnil(L);
+    return 3;
+}
+
+static int l_ready(lua_State *L)
+{
+    conn_ud *u = check_conn(L);
+    lua_pushboolean(L, u->c && smtpkit_conn_ready(u->c));
+    u->L = NULL;
+    return 1;
+}
+
+static int l_quit(lua_State *L)
+{
+    conn_ud *u = check_conn(L);
+    if (u->c)
+        smtpkit_conn_quit(u->c);
+    release(L, u);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int l_close(lua_State *L)
+{
+    conn_ud *u = luaL_checkudata(L, 1, CONN_MT);
+    u->L = NULL;
+    release(L, u);
+    return 0;
+}
+
+static int l_info(lua_State *L)
+{
+    conn_ud *u = check_conn(L);
+    u->L = NULL;
+    if (!u->c)
+        return 0;
+    const smtpkit_session *s = smtpkit_conn_session(u->c);
+    lua_createtable(L, 0, 8);
+    set_str(L, "peer", smtpkit_conn_peer(u->c));
+    set_bool(L, "tls", smtpkit_session_tls_active(s));
+    if (smtpkit_conn_tls_version(u->c)) {
+        set_str(L, "tls_version", smtpkit_conn_tls_version(u->c));
+        set_str(L, "tls_cipher", smtpkit_conn_tls_cipher(u->c));
+        set_bool(L, "tls_resumed", smtpkit_conn_tls_resumed(u->c));
+    }
+    if (smtpkit_session_auth_mechanism(s))
+        set_str(L, "auth", smtpkit_session_auth_mechanism(s));
+    const smtpkit_caps *c = smtpkit_session_caps(s);
+    lua_newtable(L);
+    static const struct { unsigned f; const char *n; } caps[] = {
+        {SMTPKIT_CAP_ESMTP, "esmtp"}, {SMTPKIT_CAP_PIPELINING, "pipelining"},
+        {SMTPKIT_CAP_8BITMIME, "8bitmime"}, {SMTPKIT_CAP_SMTPUTF8, "smtputf8"},
+        {SMTPKIT_CAP_STARTTLS, "starttls"}, {SMTPKIT_CAP_ENHANCED, "enhancedstatuscodes"},
+        {SMTPKIT_CAP_DSN, "dsn"}, {SMTPKIT_CAP_CHUNKING, "chunking"},
+        {SMTPKIT_CAP_AUTH, "auth"},
+    };
+    for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++)
+        if (c->flags & caps[i].f)
+            set_bool(L, caps[i].n, 1);
+    if (c->flags & SMTPKIT_CAP_SIZE) {
+        if (c->size_max)
+            lua_pushnumber(L, (lua_Number)c->size_max);
+        else
+            lua_pushboolean(L, 1);
+        lua_setfield(L, -2, "size");
+    }
+    lua_setfield(L, -2, "capabilities");
+    return 1;
+}
+
+static const luaL_Reg conn_methods[] = {
+    {"send", l_send}, {"ready", l_ready}, {"quit", l_quit}, {"close", l_close},
+    {"info", l_info}, {NULL, NULL}
+};
+
+static const luaL_Reg functions[] = {
+    {"connect", l_connect}, {"tls_client", l_tls_client}, {NULL, NULL}
+};
+
+LUALIB_API int luaopen_smtpkit_net(lua_State *L)
+{
+    void (*old)(int) = signal(SIGPIPE, SIG_IGN);
+    if (old != SIG_DFL && old != SIG_ERR)
+        signal(SIGPIPE, old);   /* the host chose a handler: keep it */
+
+    luaL_newmetatable(L, CONN_MT);
+    lua_newtable(L);
+    luaL_setfuncs(L, conn_methods, 0);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, l_close);
+    lua_setfield(L, -2, "__gc");
+    lua_pop(L, 1);
+
+    luaL_newmetatable(L, TLSC_MT);
+    lua_pushcfunction(L, l_tls_client_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_newtable(L);
+    lua_pushcfunction(L, l_tls_client_trust);
+    lua_setfield(L, -2, "trust");
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
+
+    lua_newtable(L);
+    luaL_setfuncs(L, functions, 0);
+    return 1;
+}

@@ -1,0 +1,348 @@
+--- smtpkit.client: sending mail from plain Lua over the C transport
+-- (`smtpkit.net`: sockets with timeouts, OpenSSL). `smtpkit.connect` and
+-- `smtpkit.send` are this module's `connect` and `send`.
+--
+--     local c, err = smtpkit.connect{ host = "smtp.example.com", port = 587,
+--       username = "u", password = "p" }
+--     local r, err = c:send{ from = "a@example.com", to = "b@example.org",
+--       body = "Subject: hi\r\n\r\nHello\r\n" }
+--     c:close()
+--
+-- Errors are `nil, err` (err from smtpkit.error: `kind`, `message`,
+-- `tostring(err)`); wrong argument types raise.
+-- @module smtpkit.client
+local E = require "smtpkit.error"
+
+local M = {}
+
+local net   -- smtpkit.net, loaded on first connect (it links OpenSSL)
+
+local Client = {}
+Client.__index = Client
+
+local CHUNK = 16384
+
+local function wrap(err)
+  if err == nil or E.is(err) then return err end
+  return setmetatable(err, E.metatable)
+end
+
+local function fail(kind, message, fields)
+  return nil, E.new(kind, message, fields)
+end
+
+local function check(v, types, what)
+  local t = type(v)
+  if not types:find(t, 1, true) then
+    error(what .. " must be " .. types:gsub("|", " or ") .. ", not " .. t, 3)
+  end
+end
+
+-- TLS configurations (an SSL_CTX with the trust store loaded, and the last
+-- session of its server) are shared by the clients that use the same options
+-- towards the same host and port, while any of them lives: loading the system
+-- store costs about 1 MB and a few ms, and a shared one resumes sessions.
+local tls_cache = setmetatable({}, { __mode = "v" })
+
+local function build_tls_client(opts, port)
+  if opts.verify ~= nil and type(opts.verify) ~= "boolean" then
+    error("option 'verify' must be a boolean", 3)
+  end
+  local key = table.concat({ tostring(opts.cafile), tostring(opts.capath), tostring(opts.system_trust),
+    tostring(opts.verify), tostring(opts.client_cert), tostring(opts.client_key), tostring(opts.tls_min),
+    opts.host, tostring(port) }, "\0")
+  if tls_cache[key] then return tls_cache[key] end
+  local tlsc, err = net.tls_client {
+    cafile = opts.cafile, capath = opts.capath,
+    system_trust = opts.system_trust,
+    verify = opts.verify ~= false,
+    client_cert = opts.client_cert, client_key = opts.client_key,
+    tls_min = opts.tls_min,
+  }
+  if not tlsc then return nil, wrap(err) end
+  tls_cache[key] = tlsc
+  return tlsc
+end
+
+-- The user's trace gets one line ("C: ...", "S: ...", "* ...") and the direction.
+local function trace_fn(user)
+  if user == nil then return nil end
+  check(user, "function", "option 'trace'")
+  local prefix = { send = "C: ", recv = "S: ", info = "* " }
+  return function(direction, line)
+    user(prefix[direction] .. line, direction)
+  end
+end
+
+--- Opens a connection and returns a client.
+-- @tparam table opts
+--   `host` (required), `port` (default 587; 465 means implicit TLS),
+--   `tls` ("starttls" default, "implicit" default for port 465, "none",
+--   "opportunistic"), `username`, `password` or `xoauth2` (a token),
+--   `auth_mechanism` ("PLAIN", "LOGIN", "XOAUTH2"), `helo`,
+--   `timeouts` = {connect=, greeting=, command=, data=} in seconds (defaults:
+--   RFC 5321's, 30 s for connect), `cafile`, `capath` (ADDED to the system
+--   trust store), `system_trust` (false: trust only cafile/capath), `verify`
+--   (false turns certificate checks off, traced as insecure), `client_cert`,
+--   `client_key`, `tls_min` ("1.2" default, "1.3"), `trace` = function(line,
+--   direction) (credentials redacted), `max_messages` per connection,
+--   `pipelining` (default true), `allow_plaintext_auth` (default false).
+-- @treturn client|nil
+-- @treturn err
+function M.connect(opts)
+  check(opts, "table", "smtpkit.connect options")
+  check(opts.host, "string", "option 'host'")
+  if opts.port ~= nil then check(opts.port, "number", "option 'port'") end
+  if opts.max_messages ~= nil then check(opts.max_messages, "number", "option 'max_messages'") end
+  if opts.timeouts ~= nil then check(opts.timeouts, "table", "option 'timeouts'") end
+  net = net or require "smtpkit.net"
+  local port = opts.port or 587
+  local tls = opts.tls or (port == 465 and "implicit" or "starttls")
+  local self = setmetatable({
+    opts = opts,
+    copts = {
+      host = opts.host, port = port, tls = tls, helo = opts.helo,
+      username = opts.username, password = opts.password, xoauth2 = opts.xoauth2,
+      auth_mechanism = opts.auth_mechanism,
+      allow_plaintext_auth = opts.allow_plaintext_auth,
+      pipelining = opts.pipelining,
+      timeouts = opts.timeouts and {
+        connect = opts.timeouts.connect or 30, greeting = opts.timeouts.greeting,
+        command = opts.timeouts.command, data = opts.timeouts.data,
+      } or { connect = 30 },
+      trace = trace_fn(opts.trace),
+    },
+    max_messages = opts.max_messages,
+    sent = 0,          -- messages on the current connection
+    connections = 0,   -- connections opened so far
+  }, Client)
+  if tls ~= "none" then
+    local tlsc, err = build_tls_client(opts, port)
+    if not tlsc then return nil, err end
+    self.tlsc = tlsc
+  end
+  local ok, err = self:_open()
+  if not ok then return nil, err end
+  return self
+end
+
+function Client:_open()
+  local conn, err = net.connect(self.copts, self.tlsc)
+  if not conn then return nil, wrap(err) end
+  self.conn = conn
+  self.sent = 0
+  self.connections = self.connections + 1
+  return true
+end
+
+function Client:_drop()
+  if self.conn then
+    self.conn:close()
+    self.conn = nil
+  end
+end
+
+-- Header lines: `headers` is {Name = value} or a list of {name, value}.
+local function header_lines(headers, out)
+  local function add(name, value)
+    if type(name) ~= "string" or not name:match("^[!-9;-~]+$") then
+      return nil, "invalid header name " .. string.format("%q", tostring(name))
+    end
+    value = tostring(value)
+    if value:find("[\r\n%z]") then
+      return nil, "header " .. name .. " contains CR, LF or NUL"
+    end
+    out[#out + 1] = name .. ": " .. value .. "\r\n"
+    return true
+  end
+  if #headers > 0 then
+    for _, h in ipairs(headers) do
+      local ok, why = add(h[1] or h.name, h[2] or h.value)
+      if not ok then return nil, why end
+    end
+  else
+    local names = {}
+    for k in pairs(headers) do names[#names + 1] = k end
+    table.sort(names, function(a, b) return tostring(a) < tostring(b) end)
+    for _, k in ipairs(names) do
+      local ok, why = add(k, headers[k])
+      if not ok then return nil, why end
+    end
+  end
+  return true
+end
+
+local function addr_list(v, what, out)
+  if v == nil then return true end
+  if type(v) == "string" then
+    out[#out + 1] = v
+  elseif type(v) == "table" then
+    for _, a in ipairs(v) do
+      check(a, "string|table", what .. " entry")
+      out[#out + 1] = a
+    end
+  else
+    error(what .. " must be a string or a list, not " .. type(v), 4)
+  end
+  return true
+end
+
+-- Turns msg into (envelope, body) for the transport, or nil, err.
+local function prepare(msg)
+  check(msg, "table", "message")
+  -- a composed message (smtpkit.message)
+  if type(msg.envelope) == "function" and type(msg.chunks) == "function" then
+    local env = msg:envelope()
+    return { from = env.from, to = env.to, body_8bit = msg.eightbit and true or false },
+      msg:chunks()
+  end
+  local env = { from = msg.from or "", to = {} }
+  check(env.from, "string", "message 'from'")
+  addr_list(msg.to, "message 'to'", env.to)
+  addr_list(msg.cc, "message 'cc'", env.to)
+  addr_list(msg.bcc, "message 'bcc'", env.to)
+  if #env.to == 0 then return fail("validation", "the message has no recipient (to, cc, bcc)") end
+  local body = msg.body
+  local bt = type(body)
+  if not (bt == "string" or bt == "function" or io.type(body) == "file") then
+    error("message 'body' must be a string, a file handle or an iterator function, not " .. bt, 3)
+  end
+  local head = {}
+  if msg.headers ~= nil then
+    check(msg.headers, "table", "message 'headers'")
+    local ok, why = header_lines(msg.headers, head)
+    if not ok then return fail("validation", why) end
+  end
+  if msg.smtpapi ~= nil then
+    local value, problems = require("smtpkit.smtpapi").encode(msg.smtpapi)
+    if not value then
+      local text = {}
+      for i, p in ipairs(type(problems) == "table" and problems or { problems }) do
+        text[i] = type(p) == "table" and (p.message or p.path or tostring(p)) or tostring(p)
+      end
+      return fail("validation", "invalid X-SMTPAPI header: " .. table.concat(text, "; "),
+        { problems = problems })
+    end
+    if value:gsub("\r\n[ \t]", ""):find("[\r\n%z]") then
+      return fail("validation", "the encoded X-SMTPAPI value has a bare line end")
+    end
+    head[#head + 1] = "X-SMTPAPI: " .. value .. "\r\n"
+  end
+  local prefix
+  if #head > 0 then
+    -- with `headers` the body is the text after the header block; with only
+    -- `smtpapi`, the body is the whole message and the header goes on top
+    prefix = table.concat(head) .. (msg.headers ~= nil and "\r\n" or "")
+  end
+  env.body_8bit = msg.body_8bit
+  if bt == "string" then
+    if prefix then body = prefix .. body end
+    env.size = #body
+    -- body_8bit left nil: the transport scans the string in C
+    return env, body
+  end
+  if env.body_8bit == nil then env.body_8bit = false end
+  if not prefix then return env, body end
+  -- a file or an iterator after a header prefix: one iterator over both
+  local first, src = true, body
+  local read = bt == "function" and src or function() return src:read(CHUNK) end
+  return env, function()
+    if first then
+      first = false
+      return prefix
+    end
+    return read()
+  end
+end
+
+--- Sends one message.
+-- @tparam table msg `from`, `to` (string or list), `cc`, `bcc` (envelope
+--   only: never written into the message), `body` (a string, a file handle or
+--   an iterator function returning chunks then nil), `headers` ({Name = value}
+--   or a list of {name, value}: then `body` is the text after the header
+--   block), `smtpapi` (a table, JSON text or builder, validated and encoded as
+--   the X-SMTPAPI header before anything is sent), `body_8bit`. Or a composed
+--   message from smtpkit.message.
+-- @treturn table result `{ok=, outcome=, reason=, action=, retry=,
+--   explanation=, queue_id=, reply=, maybe_delivered=, accepted=,
+--   recipients = {{address=, ok=, reply=, outcome=, reason=, action=, retry=}, ...}}`
+--   (also when the server refused the message: ok = false); or nil, err when
+--   the message could not be handed over (connection, TLS, validation...).
+--   A result whose end-of-data reply never came has outcome "unknown" and
+--   maybe_delivered = true, and carries the error as `result.error` (so does
+--   a transaction the server ended with a reply such as 421). Other failures
+--   are nil, err, with `err.result` the partial result when one began.
+function Client:send(msg)
+  local env, body = prepare(msg)
+  if not env then return nil, body end
+  return self:_send(env, body)
+end
+
+function Client:_send(env, body)
+  if self.conn and self.max_messages and self.sent >= self.max_messages then
+    self.conn:quit()
+    self.conn = nil
+  end
+  local fresh = false
+  if not self.conn or not self.conn:ready() then
+    self:_drop()
+    local ok, err = self:_open()
+    if not ok then return nil, err end
+    fresh = true
+  end
+  local res, err, partial = self.conn:send(env, body)
+  if not res and err and err.resendable and not fresh then
+    -- the server closed the idle connection (EOF or 421 before MAIL was
+    -- answered): nothing of this message reached it, so send it again once
+    self:_drop()
+    local ok, oerr = self:_open()
+    if not ok then return nil, oerr end
+    res, err, partial = self.conn:send(env, body)
+  end
+  if res then
+    self.sent = self.sent + 1
+    return res
+  end
+  err = wrap(err)
+  if err.kind ~= "validation" then self:_drop() end
+  if partial and (partial.maybe_delivered or (err.kind == "server" and partial.complete)) then
+    -- the end-of-data reply never came (unknown, maybe delivered), or the
+    -- server refused the transaction with a reply (e.g. 421): a result
+    partial.error = err
+    return partial
+  end
+  err.result = partial   -- what is known (per-recipient replies), if anything
+  return nil, err
+end
+
+--- Facts about the open connection: `{peer=, tls=, tls_version=, tls_cipher=,
+-- tls_resumed=, auth=, capabilities={...}}`, or nil when none is open.
+function Client:info()
+  return self.conn and self.conn:info() or nil
+end
+
+--- Sends QUIT and closes the connection (the client may send again: it
+-- then reconnects).
+function Client:close()
+  if self.conn then
+    self.conn:quit()
+    self.conn = nil
+  end
+  return true
+end
+
+--- Connects, sends one message, closes: `smtpkit.send(opts, msg)`.
+-- @return what client:send returns
+function M.send(opts, msg)
+  -- the message is checked (addresses aside: the engine checks those before
+  -- MAIL) before any connection is made
+  local env, body = prepare(msg)
+  if not env then return nil, body end
+  local c, err = M.connect(opts)
+  if not c then return nil, err end
+  local res, serr = c:_send(env, body)
+  c:close()
+  return res, serr
+end
+
+return M
