@@ -1,0 +1,816 @@
+--- smtpkit for OpenResty: the same `connect`, `send`, `close` API and the same
+-- result tables as `smtpkit`, over nginx cosockets (`ngx.socket.tcp`).
+--
+-- The SMTP protocol is `smtpkit.core`'s engine (csrc/session.c, which does no
+-- I/O); this file only moves bytes between the engine and a cosocket, does
+-- TLS with the cosocket's `sslhandshake` (nginx's own OpenSSL: smtpkit.core
+-- links none), applies the per-phase timeouts, and pools connections with
+-- `setkeepalive`. Nothing here blocks a worker.
+--
+--     local mail = require "smtpkit.resty"
+--     local res, err = mail.send({ host = "smtp.example.com", port = 587,
+--       username = "u", password = "p" }, { from = "a@example.com",
+--       to = "b@example.org", body = "Subject: hi\r\n\r\nHello" })
+--     if not res then ngx.log(ngx.ERR, tostring(err)) end   -- nil, err: no message went out
+--     -- res.ok, res.outcome, res.reason, res.action, res.retry, res.queue_id, ...
+--
+-- Works in rewrite, access, content and timer phases (where cosockets are).
+-- Run-time failures (network, TLS, server, validation) are returned as
+-- `nil, err`, never raised; `error()` only for wrong argument types.
+--
+-- Trust for certificate verification is nginx's `lua_ssl_trusted_certificate`
+-- (and `lua_ssl_verify_depth`): the `cafile`/`capath` options of the plain-Lua
+-- client cannot be set per connection in this ngx_lua, and are refused.
+-- @module smtpkit.resty
+local core = require "smtpkit.core"
+
+local ngx = ngx
+local type, tostring, pairs, ipairs, pcall, setmetatable =
+  type, tostring, pairs, ipairs, pcall, setmetatable
+local concat = table.concat
+
+local M = { _VERSION = core.version }
+
+local DEFAULTS = {
+  pool_size = 10,            -- connections per pool and worker (open at once, and idle kept)
+  backlog = 1000,            -- sends waiting for one of them (beyond: kind connect)
+  keepalive_timeout = 60,    -- seconds an idle pooled connection is kept
+  max_messages = 100,        -- messages per connection before it is retired
+  read_size = 65536,         -- receiveany() size
+}
+
+-- Which engine phases each of the plain client's timeout groups covers.
+local TIMEOUT_GROUP = {
+  connect = "connect", greeting = "greeting",
+  ehlo = "command", starttls = "command", auth = "command", mail = "command",
+  rcpt = "command", data = "command", quit = "command",
+  data_block = "data", dot = "data",
+}
+
+---------------------------------------------------------------------------
+-- errors
+
+local error_mod
+do
+  local ok, m = pcall(require, "smtpkit.error")
+  if ok and type(m) == "table" then error_mod = m end
+end
+local fallback_mt = core.error_mt or { __tostring = function(e) return e.message end }
+
+local function new_error(kind, message, fields)
+  if error_mod and error_mod.new then
+    return error_mod.new(kind, message, fields)
+  end
+  local e = { kind = kind, message = message }
+  for k, v in pairs(fields or {}) do e[k] = v end
+  return setmetatable(e, fallback_mt)
+end
+M.new_error = new_error
+
+---------------------------------------------------------------------------
+-- options
+
+local TLS_MODES = { starttls = true, implicit = true, none = true, opportunistic = true }
+
+local function check_type(v, want, name, level)
+  if v ~= nil and type(v) ~= want then
+    error(("smtpkit.resty: option %s must be a %s, not %s"):format(name, want, type(v)), level + 1)
+  end
+end
+
+-- Checks and completes the options: error() for wrong types, nil, err for
+-- values that cannot work.
+local function normalise_opts(opts)
+  if type(opts) ~= "table" then
+    error("smtpkit.resty: options must be a table", 3)
+  end
+  for _, k in ipairs{ "host", "tls", "username", "password", "xoauth2", "helo", "server_name",
+      "auth_mechanism", "pool", "cafile", "capath", "client_cert", "client_key" } do
+    if k ~= "pool" then check_type(opts[k], "string", k, 3) end
+  end
+  for _, k in ipairs{ "port", "max_messages", "pool_size", "keepalive_timeout" } do
+    check_type(opts[k], "number", k, 3)
+  end
+  if opts.backlog ~= nil and opts.backlog ~= false then check_type(opts.backlog, "number", "backlog", 3) end
+  check_type(opts.timeouts, "table", "timeouts", 3)
+  check_type(opts.trace, "function", "trace", 3)
+  if opts.host == nil then error("smtpkit.resty: option host is required", 3) end
+
+  local o = {}
+  for k, v in pairs(opts) do o[k] = v end
+  o.port = o.port or (o.tls == "implicit" and 465 or 587)
+  o.tls = o.tls or (o.port == 465 and "implicit" or "starttls")
+  if not TLS_MODES[o.tls] then
+    return nil, new_error("validation", ("tls must be starttls, implicit, opportunistic or none, not %q")
+      :format(o.tls))
+  end
+  if o.cafile or o.capath then
+    return nil, new_error("validation", "cafile/capath cannot be set per connection in OpenResty: "
+      .. "put the CA bundle in nginx.conf's lua_ssl_trusted_certificate (and lua_ssl_verify_depth)")
+  end
+  if (o.client_cert == nil) ~= (o.client_key == nil) then
+    return nil, new_error("validation", "client_cert and client_key go together")
+  end
+  o.verify = o.verify ~= false
+  o.server_name = o.server_name or o.host
+  o.pool_size = o.pool_size or DEFAULTS.pool_size
+  -- With a backlog, ngx_lua caps the pool's open connections at pool_size and
+  -- queues further connects (its pool is made by the first connect, with
+  -- that connect's options). backlog = false: no cap, pool_size idle kept.
+  if o.backlog == nil then o.backlog = DEFAULTS.backlog end
+  if o.backlog == false then o.backlog = nil end
+  o.keepalive_timeout = o.keepalive_timeout or DEFAULTS.keepalive_timeout
+  o.max_messages = o.max_messages or DEFAULTS.max_messages
+  o.timeouts = o.timeouts or {}
+  if o.pool ~= false then
+    -- An authenticated connection is never shared across accounts, nor a
+    -- verified one with a client that does not verify (and the reverse).
+    o.pool_name = concat({ "smtpkit", o.host, o.port, o.tls, o.username or "",
+      o.verify and "verify" or "noverify", o.server_name, o.client_cert or "" }, "|")
+  end
+  return o
+end
+
+-- The timeout (seconds) of an engine phase: timeouts[phase] first, then the
+-- phase's group (connect, greeting, command, data), then the engine default.
+local function phase_timeout(o, phase, default)
+  local t = o.timeouts
+  return t[phase] or t[TIMEOUT_GROUP[phase] or ""] or default or 300
+end
+
+---------------------------------------------------------------------------
+-- per-worker state: TLS sessions to resume, what a pool's connections are
+
+local tls_sessions, tls_session_count = {}, 0   -- pool/host key -> SSL session userdata
+local pool_tls = {}                              -- pool name -> channel is TLS (opportunistic)
+
+local function remember_tls_session(key, sess)
+  if type(sess) ~= "userdata" and type(sess) ~= "cdata" then return end
+  if tls_sessions[key] == nil then
+    tls_session_count = tls_session_count + 1
+    if tls_session_count > 256 then  -- bounded: forget them all, they are only an optimisation
+      tls_sessions, tls_session_count = {}, 1
+    end
+  end
+  tls_sessions[key] = sess
+end
+
+---------------------------------------------------------------------------
+-- TLS errors with their fix
+
+local function tls_error_message(o, err)
+  local where = ("%s:%d; trust: lua_ssl_trusted_certificate"):format(o.host, o.port)
+  local e = tostring(err)
+  if e:find("host mismatch", 1, true) or e:find("hostname mismatch", 1, true) then
+    return ("certificate verify failed: the certificate does not name %s (%s) - connect with the "
+      .. "name the certificate carries (server_name option), or fix the server's certificate")
+      :format(o.server_name, where)
+  elseif e:find("expired", 1, true) then
+    return ("certificate verify failed: %s (%s) - the server's certificate has expired: renew it on "
+      .. "the server"):format(e, where)
+  elseif e:find("self.signed") or e:find("local issuer", 1, true) or e:find("unable to get", 1, true)
+      or e:find("verify", 1, true) then
+    return ("certificate verify failed: %s (%s) - set lua_ssl_trusted_certificate in nginx.conf to "
+      .. "the relay's CA bundle (and lua_ssl_verify_depth if its chain is long)"):format(e, where)
+  end
+  return ("TLS handshake failed: %s (%s:%d)"):format(e, o.host, o.port)
+end
+
+local function connect_error(o, err)
+  local e = tostring(err)
+  if e:find("resolve", 1, true) or e:find("resolver", 1, true) then
+    return new_error("dns", ("cannot resolve %s: %s - nginx needs a `resolver` directive to "
+      .. "look up host names from Lua"):format(o.host, e))
+  elseif e == "timeout" then
+    return new_error("timeout", ("connect to %s:%d timed out"):format(o.host, o.port))
+  end
+  return new_error("connect", ("cannot connect to %s:%d: %s"):format(o.host, o.port, e))
+end
+
+---------------------------------------------------------------------------
+-- the client
+
+local Client = {}
+Client.__index = Client
+
+local GREETING = "220 smtpkit pooled connection\r\n"
+
+-- Sets the cosocket's send/read timeouts to what is left of the phase's
+-- budget: a phase is bounded as a whole, however the bytes trickle in.
+local function arm(self, tls_phase)
+  local s = self.session
+  local phase, default = s:phase()
+  local now = ngx.now()
+  if phase ~= self.phase then
+    self.phase = phase
+    self.deadline = now + phase_timeout(self.opts, phase, default)
+  end
+  local left = self.deadline - now
+  if left < 0.001 then return false end
+  local ms = left * 1000
+  -- (the TLS handshake runs under the connect timeout: it gets the phase's too)
+  self.sock:settimeouts(tls_phase and ms or self.connect_ms, ms, ms)
+  return true
+end
+
+local function restart_phase(self)
+  self.phase = nil
+end
+
+-- A TLS handshake on the cosocket, for implicit TLS and STARTTLS.
+local function handshake(self)
+  local o, sock = self.opts, self.sock
+  if not arm(self, true) then
+    self.session:timeout()
+    return
+  end
+  if not o.verify and self.trace then
+    self.trace("info", "[TLS certificate verification disabled: insecure]")
+  end
+  if o.client_cert_cdata then
+    local ok, err = sock:setclientcert(o.client_cert_cdata, o.client_key_cdata)
+    if not ok then
+      self.session:abort("tls", "client certificate: " .. tostring(err))
+      return
+    end
+  end
+  local key = self.tls_key
+  local sess, err = sock:sslhandshake(tls_sessions[key], o.server_name, o.verify)
+  if not sess then
+    self.session:abort("tls", tls_error_message(o, err))
+    return
+  end
+  remember_tls_session(key, sess)
+  local ok, terr = self.session:tls_done()
+  if not ok and self.trace then self.trace("info", "[tls_done: " .. tostring(terr) .. "]") end
+end
+
+-- Moves bytes until the engine wants something other than I/O: returns the
+-- want ("body", "ready", "done", "failed").
+local function pump(self)
+  local s, sock = self.session, self.sock
+  while true do
+    local want = s:want()
+    if want == "write" then
+      local out = s:output()
+      if not out then
+        s:abort("connect", "the engine wanted to write but had nothing to write")
+      else
+        if not arm(self) then
+          s:timeout()
+        else
+          local ok, err = sock:send(out)
+          if not ok then
+            if err == "timeout" then s:timeout() else s:closed() end
+          end
+        end
+      end
+    elseif want == "read" then
+      if not arm(self) then
+        s:timeout()
+      else
+        local data, err = sock:receiveany(DEFAULTS.read_size)
+        if data then
+          s:receive(data)
+        elseif err == "timeout" then
+          s:timeout()
+        else
+          s:closed()
+        end
+      end
+    elseif want == "tls" then
+      handshake(self)
+    else
+      return want
+    end
+  end
+end
+
+-- Gives the body to the engine, writing as the output fills up. Returns the
+-- want after the body (normally "read" handled in pump, then a final want).
+local function send_body(self, source)
+  local s = self.session
+  local pass, iter, chunk, pos = nil, nil, nil, 1
+  while true do
+    local want = pump(self)
+    if want ~= "body" then return want end
+    local p = s:body_pass()
+    if p ~= pass then
+      pass = p
+      local err
+      iter, err = source()
+      if not iter then
+        s:abort("connect", "message body: " .. tostring(err))
+        return pump(self)
+      end
+      chunk, pos = nil, 1
+    end
+    if chunk == nil or pos > #chunk then
+      local ok, c, cerr = pcall(iter)
+      if not ok or (c == nil and cerr ~= nil) then
+        -- DATA has begun: end the connection without the final dot, so
+        -- nothing is delivered.
+        s:abort("connect", "message body: " .. tostring(ok and cerr or c))
+        return pump(self)
+      end
+      if c == nil then
+        local eok, err = s:body_end()
+        if not eok then
+          if self.trace then self.trace("info", "[body_end: " .. tostring(err) .. "]") end
+          return pump(self)
+        end
+        restart_phase(self)
+        chunk = nil
+      elseif type(c) ~= "string" then
+        s:abort("connect", "message body: the iterator gave a " .. type(c) .. ", not a string")
+        return pump(self)
+      else
+        chunk, pos = c, 1
+      end
+    end
+    if chunk then
+      local n, err = s:body(chunk, pos)
+      if not n then
+        if self.trace then self.trace("info", "[body: " .. tostring(err) .. "]") end
+        return pump(self)
+      end
+      pos = pos + n
+    end
+  end
+end
+
+local function close_socket(self)
+  if self.sock then
+    self.sock:close()
+    self.sock = nil
+  end
+  self.closed = true
+end
+
+local function new_session(self, reused)
+  local o = self.opts
+  local user_trace = o.trace
+  local trace
+  if user_trace then
+    -- as smtpkit.client: trace("C: EHLO x", "send"), "S: ..." recv, "* ..." info
+    local prefix = { send = "C: ", recv = "S: ", info = "* " }
+    local out = function(direction, line) user_trace((prefix[direction] or "") .. line, direction) end
+    local skip = reused
+    trace = function(direction, line)
+      if skip and direction == "recv" then  -- the greeting we fed ourselves
+        skip = false
+        return
+      end
+      out(direction, line)
+    end
+    self.trace = out
+  end
+  local tls_active = false
+  if reused then
+    if o.tls == "opportunistic" then
+      tls_active = pool_tls[o.pool_name] or false
+    else
+      tls_active = o.tls ~= "none"
+    end
+  end
+  local s, err = core.session{
+    helo = o.helo,
+    tls = o.tls,
+    tls_active = tls_active,
+    -- A pooled connection is already logged in as this pool's user.
+    username = not reused and o.username or nil,
+    password = not reused and o.password or nil,
+    xoauth2_token = not reused and o.xoauth2 or nil,
+    auth_mechanism = not reused and o.auth_mechanism or nil,
+    allow_plaintext_auth = o.allow_plaintext_auth,
+    pipelining = o.pipelining,
+    trace = trace,
+  }
+  if not s then return nil, err end
+  self.session = s
+  return s
+end
+
+-- One connection attempt: a socket from the pool or a new one, brought to
+-- READY. Returns true, or nil, err, stale (stale: a pooled connection that
+-- turned out dead; try again).
+local function open(self)
+  local o = self.opts
+  if type(ngx) ~= "table" then
+    return nil, new_error("connect", "smtpkit.resty runs inside OpenResty/nginx: from plain Lua, "
+      .. "use smtpkit.connect")
+  end
+  local okc, sock = pcall(ngx.socket.tcp)
+  if not okc or not sock then
+    return nil, new_error("connect", "cosockets are not available here (" .. tostring(sock)
+      .. "): send from a rewrite/access/content handler or an ngx.timer.at callback")
+  end
+  self.sock = sock
+  self.connect_ms = phase_timeout(o, "connect", 30) * 1000
+  sock:settimeouts(self.connect_ms, self.connect_ms, self.connect_ms)
+  local okp, ok, err
+  if o.pool_name then
+    okp, ok, err = pcall(sock.connect, sock, o.host, o.port,
+      { pool = o.pool_name, pool_size = o.pool_size, backlog = o.backlog })
+  else
+    okp, ok, err = pcall(sock.connect, sock, o.host, o.port)
+  end
+  if not okp then
+    self.sock = nil
+    return nil, new_error("connect", "cosockets are not available here (" .. tostring(ok)
+      .. "): send from a rewrite/access/content handler or an ngx.timer.at callback")
+  end
+  if not ok then
+    self.sock = nil
+    return nil, connect_error(o, err)
+  end
+  local reused = o.pool_name and sock:getreusedtimes() or 0
+  self.reused = reused
+  self.messages = 0
+  local s, serr = new_session(self, reused > 0)
+  if not s then
+    close_socket(self)
+    return nil, serr
+  end
+  restart_phase(self)
+  if reused > 0 then
+    if self.trace then self.trace("info", ("[pooled connection, reused %d times]"):format(reused)) end
+    -- The engine starts at the greeting; a pooled connection is past it. It
+    -- is given a greeting and sends EHLO, which resets the server's state
+    -- as RSET does (RFC 5321 4.1.4) and proves the connection alive before
+    -- any part of a message is sent.
+    s:receive(GREETING)
+  end
+  local want = pump(self)
+  if want == "ready" then
+    if o.tls == "opportunistic" and reused == 0 and o.pool_name then
+      pool_tls[o.pool_name] = s:tls() and true or false
+    end
+    self.closed = false
+    return true
+  end
+  local e = s:error() or new_error("protocol", "the session ended before it was ready")
+  close_socket(self)
+  -- A pooled connection that turned out dead (EOF, or 421) is replaced; one
+  -- that timed out is not (each try would wait the whole timeout again).
+  return nil, e, reused > 0 and (e.kind == "connect" or e.kind == "server")
+end
+
+-- Opens a connection; a pooled connection found dead is replaced (at most
+-- pool_size + 1 tries). Returns true or nil, err.
+function Client:_open()
+  local last
+  for _ = 1, (self.opts.pool_name and self.opts.pool_size + 1 or 1) do
+    local ok, e, stale = open(self)
+    if ok then return true end
+    last = e
+    if not stale then break end
+  end
+  return nil, last
+end
+
+--- Opens a connection (or takes one from the pool) and brings it to the
+-- point where messages can be sent: greeting, EHLO, STARTTLS, AUTH.
+-- opts: host, port (587; 465 implies implicit TLS), tls ("starttls" default,
+-- "implicit" on port 465, "opportunistic", "none"), username, password,
+-- xoauth2 (token), auth_mechanism, allow_plaintext_auth, helo, server_name
+-- (SNI and the name checked; default host), verify (default true), timeouts
+-- ({connect, greeting, command, data} or per engine phase, seconds), trace
+-- (function(line, direction), as smtpkit.client's: "C: ...", "S: ...",
+-- "* ..."; credentials redacted), client_cert/client_key (PEM file paths),
+-- max_messages (100: a connection is retired, with QUIT, once it carried
+-- this many; each earlier use from the pool counts as one message, since
+-- ngx_lua tells how often a connection was reused, not what it carried),
+-- pool (false: no pooling), pool_size (10: connections
+-- per worker to this server, TLS mode and account, open at once; ngx_lua
+-- 0.10.23 keeps to it loosely under contention: a connect woken from the
+-- backlog may open one more), backlog (1000 sends may wait for a connection;
+-- false: no cap, pool_size idle connections kept), keepalive_timeout (60 s
+-- idle in the pool).
+--
+-- A connection from the pool is already past the greeting, TLS and AUTH:
+-- the engine is given a greeting and sends EHLO, which resets the server's
+-- transaction state as RSET does (RFC 5321 4.1.4) and proves the connection
+-- alive before any part of a message goes out; a dead one is replaced.
+-- TLS sessions are kept per pool and offered again on reconnect (this works
+-- with TLS 1.2, lua_ssl_protocols' default in ngx_lua 0.10.23; with TLS 1.3
+-- the session sslhandshake returns predates the server's ticket).
+-- @treturn table client, or nil, err
+function M.connect(opts)
+  local o, err = normalise_opts(opts)
+  if not o then return nil, err end
+  if o.client_cert then
+    local ok, perr = pcall(function()
+      local ssl = require "ngx.ssl"
+      local function slurp(path)
+        local f, ferr = io.open(path, "rb")
+        if not f then error(ferr, 0) end
+        local s = f:read("*a")
+        f:close()
+        return s
+      end
+      local function parse(fn, path)
+        local v, why = fn(slurp(path))
+        if not v then error(path .. ": " .. tostring(why), 0) end
+        return v
+      end
+      o.client_cert_cdata = parse(ssl.parse_pem_cert, o.client_cert)
+      o.client_key_cdata = parse(ssl.parse_pem_priv_key, o.client_key)
+    end)
+    if not ok then
+      return nil, new_error("tls", "client certificate/key: " .. tostring(perr))
+    end
+  end
+  local self = setmetatable({ opts = o, messages = 0, reused = 0,
+    tls_key = o.pool_name or (o.host .. "|" .. o.port .. "|" .. o.server_name) }, Client)
+  local ok, cerr = self:_open()
+  if not ok then return nil, cerr end
+  return self
+end
+
+---------------------------------------------------------------------------
+-- messages: the same rules as smtpkit.client's (lua/smtpkit/client.lua)
+
+local function check(v, types, what)
+  local t = type(v)
+  if not types:find(t, 1, true) then
+    error("smtpkit.resty: " .. what .. " must be " .. types:gsub("|", " or ") .. ", not " .. t, 4)
+  end
+end
+
+-- Header lines: `headers` is {Name = value} or a list of {name, value}.
+local function header_lines(headers, out)
+  local function add(name, value)
+    if type(name) ~= "string" or not name:match("^[!-9;-~]+$") then
+      return nil, "invalid header name " .. string.format("%q", tostring(name))
+    end
+    value = tostring(value)
+    if value:find("[\r\n%z]") then
+      return nil, "header " .. name .. " contains CR, LF or NUL"
+    end
+    out[#out + 1] = name .. ": " .. value .. "\r\n"
+    return true
+  end
+  if #headers > 0 then
+    for _, h in ipairs(headers) do
+      local ok, why = add(h[1] or h.name, h[2] or h.value)
+      if not ok then return nil, why end
+    end
+  else
+    local names = {}
+    for k in pairs(headers) do names[#names + 1] = k end
+    table.sort(names, function(a, b) return tostring(a) < tostring(b) end)
+    for _, k in ipairs(names) do
+      local ok, why = add(k, headers[k])
+      if not ok then return nil, why end
+    end
+  end
+  return true
+end
+
+local function addr_list(v, what, out)
+  if v == nil then return end
+  if type(v) == "string" then
+    out[#out + 1] = v
+  elseif type(v) == "table" then
+    for _, a in ipairs(v) do
+      check(a, "string|table", what .. " entry")
+      out[#out + 1] = a
+    end
+  else
+    error("smtpkit.resty: " .. what .. " must be a string or a list, not " .. type(v), 4)
+  end
+end
+
+-- A restartable body source: a function that returns a fresh chunk
+-- iterator for each pass of the engine (a second pass happens when the
+-- server took only part of the recipients), or nil, err.
+local function once(iter, what)
+  local used = false
+  return function()
+    if used then return nil, what .. " can be read only once: pass a string or a composed message" end
+    used = true
+    return iter
+  end
+end
+
+-- Turns msg into (envelope, body source), or nil, err. error() for wrong types.
+local function prepare(msg)
+  check(msg, "table", "message")
+  -- a composed message (smtpkit.message): its chunks() can be called again
+  if type(msg.envelope) == "function" and type(msg.chunks) == "function" then
+    local env = msg:envelope()
+    local size = type(msg.size) == "function" and msg:size() or nil
+    return { from = env.from or "", to = env.to, body_8bit = msg.eightbit and true or false,
+      size = size }, function() return msg:chunks() end
+  end
+  local env = { from = msg.from or "", to = {} }
+  check(env.from, "string", "message 'from'")
+  addr_list(msg.to, "message 'to'", env.to)
+  addr_list(msg.cc, "message 'cc'", env.to)
+  addr_list(msg.bcc, "message 'bcc'", env.to)
+  if #env.to == 0 then return nil, new_error("validation", "the message has no recipient (to, cc, bcc)") end
+  local body = msg.body
+  local bt = type(body)
+  local is_file = io.type(body) == "file"
+  if not (bt == "string" or bt == "function" or is_file) then
+    error("smtpkit.resty: message 'body' must be a string, a file handle or an iterator function, not "
+      .. bt, 3)
+  end
+  local head = {}
+  if msg.headers ~= nil then
+    check(msg.headers, "table", "message 'headers'")
+    local ok, why = header_lines(msg.headers, head)
+    if not ok then return nil, new_error("validation", why) end
+  end
+  if msg.smtpapi ~= nil then
+    local value, problems = require("smtpkit.smtpapi").encode(msg.smtpapi)
+    if not value then
+      local text = {}
+      for i, p in ipairs(type(problems) == "table" and problems or { problems }) do
+        text[i] = type(p) == "table" and (p.message or p.path or tostring(p)) or tostring(p)
+      end
+      return nil, new_error("validation", "invalid X-SMTPAPI header: " .. concat(text, "; "),
+        { problems = problems })
+    end
+    if value:gsub("\r\n[ \t]", ""):find("[\r\n%z]") then
+      return nil, new_error("validation", "the encoded X-SMTPAPI value has a bare line end")
+    end
+    head[#head + 1] = "X-SMTPAPI: " .. value .. "\r\n"
+  end
+  local prefix
+  if #head > 0 then
+    -- with `headers` the body is the text after the header block; with only
+    -- `smtpapi`, the body is the whole message and the header goes on top
+    prefix = concat(head) .. (msg.headers ~= nil and "\r\n" or "")
+  end
+  env.body_8bit = msg.body_8bit
+  if env.body_8bit == nil then env.body_8bit = msg.eightbit end
+  if bt == "string" then
+    if prefix then body = prefix .. body end
+    env.size = #body
+    if env.body_8bit == nil then env.body_8bit = body:find("[\128-\255]") ~= nil end
+    return env, function()
+      local done = false
+      return function()
+        if done then return nil end
+        done = true
+        return body
+      end
+    end
+  end
+  env.body_8bit = env.body_8bit and true or false
+  local read = is_file and function() return body:read(65536) end or body
+  if prefix then
+    local first, inner = true, read
+    read = function()
+      if first then
+        first = false
+        return prefix
+      end
+      return inner()
+    end
+  end
+  return env, once(read, is_file and "a file body" or "an iterator body")
+end
+
+local function retire(self)
+  return self.reused + self.messages >= self.opts.max_messages
+end
+
+-- Sends on the current connection. Returns result, or nil, err, resendable
+-- (resendable: the connection failed before any of the message could have
+-- been delivered, and the client may try a new connection).
+local BEFORE_BODY = { connect = true, greeting = true, ehlo = true, starttls = true, auth = true,
+  mail = true, rcpt = true, data = true }
+
+local function transact(self, env, source)
+  local s = self.session
+  local ok, err = s:begin(env)
+  if not ok then return nil, err end   -- validation: nothing was sent, still ready
+  restart_phase(self)
+  local want = send_body(self, source)
+  local res = s:result()
+  if want == "ready" then
+    self.messages = self.messages + 1
+    return res
+  end
+  local e = s:error() or new_error("protocol", "the session failed")
+  local phase = s:phase()
+  close_socket(self)
+  -- Before the body went out nothing can have been delivered: a connection
+  -- that died (EOF) or that the server closed (421) may be replaced.
+  local resendable = (e.kind == "connect" or e.kind == "server")
+    and not (res and res.maybe_delivered) and BEFORE_BODY[phase] or false
+  if resendable and self.idle then return nil, e, true end
+  if res and (res.complete or res.maybe_delivered) then
+    -- e.g. the end of data went out and no reply came: the server may have
+    -- the message. Never sent again; the result says so, with the error.
+    self.messages = self.messages + 1
+    res.error = e
+    return res
+  end
+  return nil, e
+end
+
+-- QUIT (when idle) and close.
+local function quit(self)
+  local s = self.session
+  if self.sock and s and s:want() == "ready" then
+    s:quit()
+    restart_phase(self)
+    pump(self)
+  end
+  close_socket(self)
+end
+
+--- Sends one message (see smtpkit.client's send: the same msg and result).
+-- msg: from, to, cc, bcc (a string or a list; cc and bcc are envelope only,
+-- never written into the message), body (a string, a file handle or an
+-- iterator function returning chunks then nil), headers ({Name = value} or
+-- a list of {name, value}: then body is the text after the header block),
+-- smtpapi (a table, JSON text or builder: validated and encoded as the
+-- X-SMTPAPI header before anything is sent), body_8bit; or a composed
+-- message (smtpkit.message: :envelope(), :chunks(), eightbit).
+-- @treturn table result `{ ok, outcome, reason, action, retry, explanation,
+-- queue_id, reply, maybe_delivered, accepted, recipients = {...} }` (ok =
+-- false when the server refused the message; with maybe_delivered, the
+-- error is result.error), or nil, err when the message was not handed over.
+function Client:send(msg)
+  local env, source = prepare(msg)
+  if not env then return nil, source end
+  return self:_send(env, source)
+end
+
+function Client:_send(env, source)
+  if not self.closed and self.session and retire(self) then quit(self) end
+  if self.closed or not self.session or self.session:want() ~= "ready" then
+    local ok, err = self:_open()
+    if not ok then return nil, err end
+  end
+  -- idle: the connection waited since its last use (pooled, or an earlier
+  -- message on it), so the server may have dropped it meanwhile
+  self.idle = self.reused > 0 or self.messages > 0
+  local res, err, resendable = transact(self, env, source)
+  if not resendable then return res, err end
+  -- The connection had been idle (pooled, or since the last message) and
+  -- died before the message could be delivered: once more on a new one.
+  if self.trace then self.trace("info", "[connection lost before the message: reconnecting]") end
+  local ok, oerr = self:_open()
+  if not ok then return nil, oerr end
+  self.idle = false
+  return transact(self, env, source)
+end
+
+--- How many times this connection had been taken from the pool (0: new).
+function Client:reused_times()
+  return self.reused
+end
+
+--- Facts about the open connection: `{peer=, tls=, reused=, messages=,
+-- auth=, capabilities={...}}`, or nil when none is open.
+function Client:info()
+  local s = self.session
+  if self.closed or not s then return nil end
+  return { peer = self.opts.host .. ":" .. self.opts.port, tls = s:tls(), reused = self.reused,
+    messages = self.messages, auth = s:auth_mechanism(), capabilities = s:capabilities() }
+end
+
+--- Whether the channel is TLS.
+function Client:tls()
+  return self.session ~= nil and self.session:tls() or false
+end
+
+--- Ends the use of this connection: back to the pool when it is idle and
+-- healthy (and has sent fewer than max_messages), else QUIT and close.
+function Client:close()
+  if self.closed or not self.sock then
+    self.closed = true
+    return true
+  end
+  local s, o = self.session, self.opts
+  if o.pool_name and s:want() == "ready" and not retire(self) then
+    local ok = self.sock:setkeepalive(o.keepalive_timeout * 1000, o.pool_size)
+    if ok then
+      self.sock = nil
+      self.closed = true
+      return true
+    end
+  end
+  quit(self)
+  return true
+end
+
+--- Connects, sends one message and closes (the connection goes back to the
+-- pool). Returns the result, or nil, err.
+function M.send(opts, msg)
+  local env, source = prepare(msg)   -- an invalid message does not even connect
+  if not env then return nil, source end
+  local c, err = M.connect(opts)
+  if not c then return nil, err end
+  local res, serr = c:_send(env, source)
+  c:close()
+  return res, serr
+end
+
+return M
