@@ -160,12 +160,19 @@ install: all
 	install -m 755 $(TARGETS) $(INST_LIBDIR)/smtpkit/
 	cd lua && find smtpkit -name '*.lua' | while read -r f; do \
 	  install -D -m 644 "$$f" "$(INST_LUADIR)/$$f" || exit 1; done
-	if [ -f bin/smtpkit ]; then install -d $(INST_BINDIR) && install -m 755 bin/smtpkit $(INST_BINDIR)/; fi
+	if [ -f bin/smtpkit ]; then install -d $(INST_BINDIR) && \
+	  sed '1s|^#!.*|#!/usr/bin/env $(LUA_BIN)|' bin/smtpkit > $(INST_BINDIR)/smtpkit && \
+	  chmod 755 $(INST_BINDIR)/smtpkit; fi
 
-doc:
-	ldoc -d build/doc lua/smtpkit
+# The API reference (LDoc, settings in config.ld) into build/doc.
+doc: deps
+	ldoc .
+
+# The README's first command: the smtpkit tour on loopback (bin/smtpkit demo).
+demo: deps all
+	$(LUA_BIN) bin/smtpkit demo
 
 clean:
 	rm -rf build
 
-.PHONY: all deps lint specs test san-specs ctest check fuzz bench install doc clean
+.PHONY: all deps lint specs test san-specs ctest check fuzz bench install doc demo clean

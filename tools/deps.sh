@@ -9,7 +9,7 @@ PKGS=(
   lua5.4 liblua5.4-dev lua5.3 liblua5.3-dev lua5.1 liblua5.1-0-dev
   luajit2 libluajit2-5.1-dev
   libssl-dev openssl libcjson-dev
-  lua-busted lua-check luarocks lua-socket lua-sec
+  lua-busted lua-check luarocks lua-socket lua-sec lua-argparse lua-ldoc lua-discount
   postfix sasl2-bin libsasl2-modules
   python3 python3-aiosmtpd
   nginx libnginx-mod-http-lua lua-resty-core

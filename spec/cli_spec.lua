@@ -1,0 +1,477 @@
+-- The smtpkit command, run as a user runs it: a spawned process per call
+-- (bin/smtpkit with the interpreter of this run), its stdout, stderr and exit
+-- code; real servers on 127.0.0.1 from spec/support/servers.lua.
+local servers = require "support.servers"
+local json = require "dkjson"
+
+local LUA = os.getenv("SMTPKIT_LUA") or "lua5.4"
+
+local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+local function slurp(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+local function spit(path, data)
+  local f = assert(io.open(path, "wb"))
+  f:write(data)
+  f:close()
+  return path
+end
+
+local scratch
+local function tmp()
+  scratch = scratch or servers.tmpdir()
+  return scratch
+end
+
+local counter = 0
+-- Runs bin/smtpkit with `args`; o.stdin (text), o.env ({NAME=value}).
+-- Returns { code=, out=, err= }.
+local function smtpkit(args, o)
+  o = o or {}
+  counter = counter + 1
+  local base = tmp() .. "/run" .. counter
+  local stdin = spit(base .. ".in", o.stdin or "")
+  local parts = { "env -u SMTPKIT_PASSWORD -u SMTPKIT_OUTBOX" }
+  for k, v in pairs(o.env or {}) do parts[#parts + 1] = k .. "=" .. q(v) end
+  parts[#parts + 1] = LUA .. " bin/smtpkit"
+  for _, a in ipairs(args) do parts[#parts + 1] = q(a) end
+  local cmd = table.concat(parts, " ") .. " <" .. q(stdin) .. " >" .. q(base .. ".out")
+    .. " 2>" .. q(base .. ".err") .. "; echo $?"
+  local p = assert(io.popen(cmd))
+  local code = tonumber(p:read("*a"):match("(%d+)%s*$"))
+  p:close()
+  return { code = code, out = slurp(base .. ".out") or "", err = slurp(base .. ".err") or "" }
+end
+
+local function lines(s)
+  local t = {}
+  for l in s:gmatch("[^\n]+") do t[#t + 1] = l end
+  return t
+end
+
+-- One clear line on stderr, nothing on stdout, the expected exit code.
+local function assert_one_line(r, code, pattern)
+  assert.are.equal(code, r.code, "exit code; stderr: " .. r.err)
+  assert.are.equal("", r.out)
+  local l = lines(r.err)
+  assert.are.equal(1, #l, "stderr should be one line: " .. r.err)
+  if pattern then assert.truthy(l[1]:find(pattern), l[1] .. " should match " .. pattern) end
+end
+
+teardown(function() servers.stop_all() end)
+
+describe("smtpkit command line", function()
+  it("prints the commands with --help and exits 0", function()
+    local r = smtpkit({ "--help" })
+    assert.are.equal(0, r.code)
+    for _, c in ipairs({ "demo", "send", "bulk", "classify", "check-header", "outbox" }) do
+      assert.truthy(r.out:find("\n   " .. c:gsub("%-", "%%-") .. " "), c .. " listed")
+    end
+    assert.truthy(r.out:find("Exit codes"))
+  end)
+
+  it("has --help on every subcommand", function()
+    for _, c in ipairs({ "demo", "send", "bulk", "classify", "check-header", "outbox" }) do
+      local r = smtpkit({ c, "--help" })
+      assert.are.equal(0, r.code, c .. ": " .. r.err)
+      assert.truthy(r.out:find("^Usage: smtpkit " .. c:gsub("%-", "%%-")), c .. " usage")
+      assert.truthy(r.out:find("Exit status"), c .. " documents its exit status")
+    end
+  end)
+
+  it("prints its version", function()
+    local r = smtpkit({ "--version" })
+    assert.are.equal(0, r.code)
+    assert.truthy(r.out:find("^smtpkit "))
+  end)
+
+  it("exits 2 with usage on stderr when no command is given", function()
+    local r = smtpkit({})
+    assert.are.equal(2, r.code)
+    assert.are.equal("", r.out)
+    assert.truthy(r.err:find("Usage: smtpkit"))
+  end)
+
+  it("rejects an unknown command with one line and exit 2", function()
+    assert_one_line(smtpkit({ "frobnicate" }), 2, "unknown command 'frobnicate'")
+  end)
+
+  it("rejects an unknown flag on every subcommand with one line and exit 2", function()
+    for _, c in ipairs({ "demo", "send", "bulk", "classify", "check-header", "outbox" }) do
+      local r = smtpkit({ c, "--no-such-flag" })
+      assert_one_line(r, 2, "%-%-no%-such%-flag")
+      assert.truthy(r.err:find("^smtpkit " .. c:gsub("%-", "%%-") .. ": "), r.err)
+    end
+  end)
+
+  it("rejects a missing option value and a bad choice with exit 2", function()
+    assert_one_line(smtpkit({ "send", "--to" }), 2, "%-%-to")
+    assert_one_line(smtpkit({ "outbox", "frob" }), 2, "frob")
+    assert_one_line(smtpkit({ "send", "--from", "a@x.test", "--to", "b@x.test", "--server", "a:b:c" }),
+      2, "%-%-server")
+  end)
+end)
+
+describe("smtpkit classify", function()
+  local seed = {
+    { "250 Queued mail for delivery", "delivered" },
+    { "421 Message from (192.0.2.1) temporarily deferred", "deferred" },
+    { "450 too frequent connects from 198.37.147.135, please try again later.", "deferred" },
+    { "451 Temporary local problem - please try later", "deferred" },
+    { "452 Too many recipients received this hour (throttled)", "deferred" },
+    { "550 Requested action not taken: mailbox unavailable", "bounced", "remove_address" },
+    { "550 You are temporarily blocked from sending emails due to repeated bad requests.", "blocked" },
+    { "551 User does not exist.", "bounced", "remove_address" },
+    { "553 Invalid/inactive user.", "bounced", "remove_address" },
+    { "554 ERROR: Mail refused", "bounced", "remove_address" },
+    { "", "unknown" },
+  }
+
+  it("classifies replies given as arguments, as JSON", function()
+    local args = { "classify", "--json" }
+    for _, s in ipairs(seed) do args[#args + 1] = s[1] end
+    local r = smtpkit(args)
+    assert.are.equal(0, r.code, r.err)
+    local list = assert(json.decode(r.out))
+    assert.are.equal(#seed, #list)
+    for i, s in ipairs(seed) do
+      assert.are.equal(s[1], list[i].reply)
+      assert.are.equal(s[2], list[i].outcome, s[1])
+      if s[3] then assert.are.equal(s[3], list[i].action, s[1]) end
+      assert.is_string(list[i].reason)
+      assert.is_string(list[i].explanation)
+      assert.is_boolean(list[i].retry)
+    end
+    assert.is_false(list[6].retry)
+  end)
+
+  it("reads one reply per line from stdin and prints a table", function()
+    local r = smtpkit({ "classify" }, { stdin = "550 5.1.1 <x@y.test>: User unknown\r\n\n"
+      .. "451 4.7.1 Greylisting in action, please come back later\n" })
+    assert.are.equal(0, r.code, r.err)
+    local l = lines(r.out)
+    assert.truthy(l[1]:find("^REPLY%s+OUTCOME%s+REASON%s+ACTION%s+RETRY$"), l[1])
+    assert.truthy(l[2]:find("^550 5%.1%.1 .-%s+bounced%s+user_unknown%s+remove_address%s+no$"), l[2])
+    -- the explanation under each row, indented
+    assert.truthy(l[3]:find("^    %S"), l[3])
+    assert.truthy(l[4]:find("^451 4%.7%.1 .-%s+deferred%s+greylisted%s+retry%s+yes$"), l[4])
+  end)
+
+  it("shows an empty reply as (empty), outcome unknown", function()
+    local r = smtpkit({ "classify", "" })
+    assert.are.equal(0, r.code, r.err)
+    assert.truthy(r.out:find("\n%(empty%)%s+unknown"), r.out)
+  end)
+end)
+
+describe("smtpkit check-header", function()
+  it("accepts a valid header, folded, with its name, from a file and from stdin", function()
+    local f = spit(tmp() .. "/ok.txt", 'X-SMTPAPI: {"category": ["welcome"],\r\n'
+      .. ' "filters": {"clicktrack": {"settings": {"enable": 0}}}}\r\n')
+    local r = smtpkit({ "check-header", f })
+    assert.are.equal(0, r.code, r.out .. r.err)
+    assert.truthy(r.out:find("valid X%-SMTPAPI header"), r.out)
+    r = smtpkit({ "check-header", "-q", "-" }, { stdin = '{"category":"a"}' })
+    assert.are.equal(0, r.code, r.out .. r.err)
+    assert.are.equal("", r.out)
+  end)
+
+  it("prints malformed JSON as FILE:LINE:COL: error and exits 1", function()
+    -- the seed's own example of a broken header: "sub" inside the "to" array
+    local f = spit(tmp() .. "/broken.json",
+      '{"to":["ben@example.com","joe@example.com",\n "sub":{"%name%":["Ben","Joe"]}}\n')
+    local r = smtpkit({ "check-header", f })
+    assert.are.equal(1, r.code, r.out .. r.err)
+    local first = lines(r.out)[1]
+    local line, col = first:match("^" .. f:gsub("%p", "%%%0") .. ":(%d+):(%d+): error: ")
+    assert.truthy(line, first)
+    assert.are.equal("2", line)
+    assert.are.equal(7, tonumber(col), first) -- the ':' after "sub"
+  end)
+
+  it("puts problems with a path at the value's line and column", function()
+    local f = spit(tmp() .. "/typo.json", '{\n  "category": "a",\n  "filters": {"clicktrack": '
+      .. '{"settings": {"enable": 7}}}\n }\n')
+    local r = smtpkit({ "check-header", f })
+    assert.are.equal(1, r.code, r.out .. r.err)
+    local l = lines(r.out)[1]
+    local ln, col, path = l:match(":(%d+):(%d+): error: ([^:]+): ")
+    assert.are.equal("filters.clicktrack.settings.enable", path, l)
+    assert.are.equal("3", ln)
+    -- the column of the value 7
+    assert.are.equal(('  "filters": {"clicktrack": {"settings": {"enable": '):len() + 1, tonumber(col))
+  end)
+
+  it("prints JSON with --json", function()
+    local r = smtpkit({ "check-header", "--json", "-" }, { stdin = '{"send_at": "soon"}' })
+    assert.are.equal(1, r.code)
+    local doc = assert(json.decode(r.out))
+    assert.is_false(doc.valid)
+    assert.are.equal("send_at", doc.problems[1].path)
+    assert.are.equal(1, doc.problems[1].line)
+  end)
+
+  it("exits 3 with one line for an unreadable file", function()
+    assert_one_line(smtpkit({ "check-header", tmp() .. "/missing.json" }), 3, "cannot read")
+  end)
+end)
+
+describe("smtpkit send without a server", function()
+  it("writes the message as an .eml file into the outbox directory", function()
+    local dir = tmp() .. "/outbox-eml"
+    local r = smtpkit({ "send", "--from", "Me <me@example.com>", "--to", "you@example.com",
+      "--subject", "請求書のご案内", "--text", "Hello", "--category", "welcome",
+      "--no-click-tracking" }, { env = { SMTPKIT_OUTBOX = dir } })
+    assert.are.equal(0, r.code, r.err)
+    local path = r.out:match("wrote (%S+%.eml)")
+    assert.truthy(path, r.out)
+    assert.are.equal(dir, path:match("^(.*)/[^/]+$"))
+    local eml = assert(slurp(path))
+    assert.truthy(eml:find("\r\nSubject: =%?[Uu][Tt][Ff]%-8%?"), "encoded subject")
+    assert.truthy(eml:find("\r\nX%-SMTPAPI: "), "X-SMTPAPI header")
+    assert.truthy(eml:find('"clicktrack"'), eml)
+    local l = smtpkit({ "outbox", "list", "--outbox", dir })
+    assert.are.equal(0, l.code, l.err)
+    assert.truthy(l.out:find(path:gsub("%p", "%%%0"), 1), l.out)
+  end)
+
+  it("refuses bad input with one line and a non-zero exit", function()
+    local base = { "send", "--from", "me@example.com", "--to", "you@example.com", "--outbox", tmp() }
+    local function with(...)
+      local a = {}
+      for _, v in ipairs(base) do a[#a + 1] = v end
+      for _, v in ipairs({ ... }) do a[#a + 1] = v end
+      return a
+    end
+    assert_one_line(smtpkit({ "send", "--to", "a@x.test" }), 2, "%-%-from")
+    assert_one_line(smtpkit({ "send", "--from", "a@x.test" }), 2, "recipient")
+    assert_one_line(smtpkit(with("--attach", tmp() .. "/nope.pdf")), 3, "nope%.pdf")
+    assert_one_line(smtpkit(with("--text", "@" .. tmp() .. "/nope.txt")), 3, "nope%.txt")
+    assert_one_line(smtpkit(with("--smtpapi", tmp() .. "/nope.json")), 3, "nope%.json")
+    local bad = spit(tmp() .. "/bad-smtpapi.json", '{"category": ["a",}')
+    assert_one_line(smtpkit(with("--smtpapi", bad)), 3, "invalid X%-SMTPAPI header: .*bad%-smtpapi%.json:1:")
+    assert_one_line(smtpkit(with("--header", "no colon here")), 2, "%-%-header")
+    assert_one_line(smtpkit({ "send", "--from", "me@example.com", "--to", "bad address\r\nRCPT TO:<x@y>",
+      "--outbox", tmp() }), 3)
+    -- a password is never taken from argv: --user without SMTPKIT_PASSWORD and no terminal
+    assert_one_line(smtpkit(with("--server", "127.0.0.1:1", "--user", "bob")), 2, "SMTPKIT_PASSWORD")
+  end)
+end)
+
+describe("smtpkit send to real servers", function()
+  local function send_args(server, extra)
+    local a = { "send", "--server", server, "--from", "me@smtpkit.test", "--to", "rcpt@example.net",
+      "--subject", "hello", "--text", "Hello over the wire.\n.dot line\n", "--timeout", "10" }
+    for _, v in ipairs(extra or {}) do a[#a + 1] = v end
+    return a
+  end
+
+  it("sends over STARTTLS with AUTH to Postfix and prints the result per recipient", function()
+    local pf = servers.postfix()
+    local r = smtpkit(send_args("127.0.0.1:" .. pf.port, { "--user", pf.user, "--cafile", pf.ca,
+      "--json", "--category", "cli-spec" }), { env = { SMTPKIT_PASSWORD = pf.password } })
+    assert.are.equal(0, r.code, r.out .. r.err)
+    local doc = assert(json.decode(r.out))
+    assert.is_true(doc.ok)
+    assert.are.equal("rcpt@example.net", doc.recipients[1].address)
+    assert.are.equal("delivered", doc.recipients[1].outcome)
+    local got = pf:wait_messages(1)
+    assert.are.same({ "rcpt@example.net" }, got[1].to)
+    assert.truthy(got[1].data:find("\nX%-SMTPAPI: "), got[1].data)
+    assert.truthy(servers.body_of(got[1].data):find("^Hello over the wire%.\n%.dot line\n"))
+  end)
+
+  it("exits 6 when the server refuses the login", function()
+    local pf = servers.postfix()
+    local r = smtpkit(send_args("127.0.0.1:" .. pf.port, { "--user", pf.user, "--cafile", pf.ca }),
+      { env = { SMTPKIT_PASSWORD = "wrong-password" } })
+    assert_one_line(r, 6)
+  end)
+
+  it("exits 4 with one line when the server is unreachable", function()
+    local port = servers.free_port()
+    assert_one_line(smtpkit(send_args("127.0.0.1:" .. port)), 4, "127%.0%.0%.1:" .. port)
+  end)
+
+  it("exits 5 with one line naming --cafile's fix on a certificate failure", function()
+    local c = servers.certs()
+    local srv = servers.scripted{ tls = "starttls", cert = c.selfsigned_cert, key = c.selfsigned_key }
+    local r = smtpkit(send_args("127.0.0.1:" .. srv.port))
+    assert_one_line(r, 5, "cafile")
+    assert.are.equal(0, #srv:messages())
+    -- the same server with its certificate trusted: delivered
+    r = smtpkit(send_args("127.0.0.1:" .. srv.port, { "--cafile", c.selfsigned_cert }))
+    assert.are.equal(0, r.code, r.out .. r.err)
+    assert.are.equal(1, #srv:wait_messages(1))
+  end)
+
+  it("exits 7 and queues the message in the outbox when the server defers the session", function()
+    local srv = servers.scripted{ tls = "starttls",
+      replies = { greeting = "421 4.7.0 mx.example.com Service not available, try again later" } }
+    local dir = tmp() .. "/deferred-outbox"
+    local r = smtpkit(send_args("127.0.0.1:" .. srv.port, { "--cafile", servers.certs().ca,
+      "--outbox", dir }))
+    assert_one_line(r, 7, "queued in .*deferred%-outbox")
+    local l = smtpkit({ "outbox", "list", "--json", "--outbox", dir })
+    local doc = assert(json.decode(l.out))
+    assert.are.equal(1, #doc.messages)
+    assert.are.equal("queued", doc.messages[1].state)
+    -- run against a server that refuses the recipient: bounced, exit 1
+    local srv2 = servers.scripted{ tls = "starttls",
+      replies = { ["RCPT rcpt@example.net"] = "550 5.1.1 <rcpt@example.net>: no such user" } }
+    local run = smtpkit({ "outbox", "run", "--server", "127.0.0.1:" .. srv2.port, "--cafile",
+      servers.certs().ca, "--outbox", dir })
+    assert.are.equal(1, run.code, run.out .. run.err)
+    assert.truthy(run.out:find("\nbounced%s+1"), run.out)
+    local show = smtpkit({ "outbox", "show", doc.messages[1].id, "--outbox", dir })
+    assert.are.equal(0, show.code, show.err)
+    assert.truthy(show.out:find("state:%s+bounced"), show.out)
+    assert.truthy(show.out:find("550 5%.1%.1"), show.out)
+  end)
+
+  it("exits 1 on a refused recipient and prints its classification", function()
+    local srv = servers.scripted{ tls = "starttls",
+      replies = { ["RCPT rcpt@example.net"] = "550 5.1.1 <rcpt@example.net>: Recipient address rejected" } }
+    local r = smtpkit(send_args("127.0.0.1:" .. srv.port, { "--cafile", servers.certs().ca }))
+    assert.are.equal(1, r.code, r.out .. r.err)
+    assert.truthy(r.out:find("rcpt@example%.net%s+550 5%.1%.1 .-%s+bounced%s+user_unknown%s+remove_address"),
+      r.out)
+  end)
+end)
+
+describe("smtpkit bulk", function()
+  local tpl
+  before_each(function()
+    tpl = spit(tmp() .. "/welcome.txt", "Subject: Welcome, {{name}}\nFrom: Team <team@smtpkit.test>\n\n"
+      .. "Hello {{name}}, your plan is {{plan}}.\n")
+  end)
+
+  it("refuses malformed CSV with the line number, and unknown template fields", function()
+    local csv = spit(tmp() .. "/bad.csv", 'email,name,plan\na@x.test,"Ann,pro\n')
+    assert_one_line(smtpkit({ "bulk", csv, "--template", tpl }), 3, "malformed CSV: .*bad%.csv:2:")
+    csv = spit(tmp() .. "/short.csv", "email,name,plan\na@x.test,Ann,pro\nb@x.test,Bob\n")
+    assert_one_line(smtpkit({ "bulk", csv, "--template", tpl }), 3, "short%.csv:3: 2 fields")
+    csv = spit(tmp() .. "/noplan.csv", "email,name\na@x.test,Ann\n")
+    assert_one_line(smtpkit({ "bulk", csv, "--template", tpl }), 3, "{{plan}}")
+    csv = spit(tmp() .. "/noaddr.csv", "mail,name,plan\na@x.test,Ann,pro\n")
+    assert_one_line(smtpkit({ "bulk", csv, "--template", tpl }), 3, "no column 'email'")
+    assert_one_line(smtpkit({ "bulk", tmp() .. "/none.csv", "--template", tpl }), 3, "cannot read")
+    assert_one_line(smtpkit({ "bulk", csv }), 2, "%-%-template")
+  end)
+
+  it("writes one .eml per row without a server, with a progress bar when asked", function()
+    local csv = spit(tmp() .. "/two.csv", "email,name,plan\nann@x.test,Ann,pro\nbob@x.test,Bob,free\n")
+    local dir = tmp() .. "/bulk-eml"
+    local r = smtpkit({ "bulk", csv, "--template", tpl, "--outbox", dir, "--progress" })
+    assert.are.equal(0, r.code, r.out .. r.err)
+    assert.truthy(r.err:find("^\r%[###############%.+%] 1/2  written 1"), r.err)
+    assert.truthy(r.err:find("\r%[#+%] 2/2  written 2  deferred 0  failed 0"), r.err)
+    assert.truthy(r.out:find("2 messages: 2 written to "), r.out)
+    local l = smtpkit({ "outbox", "list", "--json", "--outbox", dir })
+    local doc = assert(json.decode(l.out))
+    assert.are.equal(2, #doc.eml)
+    local eml = assert(slurp(doc.eml[1] == nil and "" or doc.eml[1]))
+    assert.truthy(eml:find("Subject: Welcome, [AB]"), eml)
+  end)
+
+  it("sends one message per row over one connection; deferred go to the outbox", function()
+    local csv = spit(tmp() .. "/people.csv", 'email,name,plan\nann@x.test,"Ann, A.",pro\n'
+      .. "bob@x.test,Bob,free\ncat@x.test,Cat,team\n")
+    local srv = servers.scripted{ tls = "starttls",
+      replies = { ["RCPT bob@x.test"] = "450 4.2.1 too frequent connects, please try again later" } }
+    local dir = tmp() .. "/bulk-outbox"
+    local r = smtpkit({ "bulk", csv, "--template", tpl, "--server", "127.0.0.1:" .. srv.port,
+      "--cafile", servers.certs().ca, "--rate", "0", "--outbox", dir })
+    assert.are.equal(7, r.code, r.out .. r.err)
+    -- not a terminal: plain progress lines on stderr
+    local prog = lines(r.err)
+    assert.are.equal(3, #prog, r.err)
+    assert.truthy(prog[1]:find("^bulk: 1/3 ann@x%.test: delivered"), prog[1])
+    assert.truthy(prog[2]:find("^bulk: 2/3 bob@x%.test: deferred"), prog[2])
+    -- the summary table
+    assert.truthy(r.out:find("OUTCOME%s+REASON%s+MESSAGES"), r.out)
+    assert.truthy(r.out:find("\ndelivered%s+accepted%s+2\n"), r.out)
+    assert.truthy(r.out:find("\ndeferred%s+%S+%s+1\n"), r.out)
+    local got = srv:wait_messages(2)
+    assert.truthy(got[1].data:find("Subject: Welcome, \"?Ann, A%.\"?"), got[1].data)
+    assert.truthy(got[1].data:find("your plan is pro%."))
+    -- the deferred one waits in the outbox
+    local l = smtpkit({ "outbox", "list", "--json", "--outbox", dir })
+    assert.are.equal(0, l.code, l.err)
+    local doc = assert(json.decode(l.out))
+    assert.are.equal(1, #doc.messages)
+    assert.truthy(doc.messages[1].to:find("bob@x.test", 1, true))
+    local s = smtpkit({ "outbox", "show", doc.messages[1].id, "--outbox", dir })
+    assert.are.equal(0, s.code, s.err)
+    assert.truthy(s.out:find("bob@x%.test"))
+    assert_one_line(smtpkit({ "outbox", "show", "no-such-id", "--outbox", dir }), 3, "no%-such%-id")
+    -- outbox run delivers it to a server that takes it
+    local srv2 = servers.scripted{ tls = "starttls" }
+    local run = smtpkit({ "outbox", "run", "--server", "127.0.0.1:" .. srv2.port, "--cafile",
+      servers.certs().ca, "--outbox", dir })
+    assert.are.equal(0, run.code, run.out .. run.err)
+    assert.truthy(run.out:find("\ndelivered%s+1"), run.out)
+    local got2 = srv2:wait_messages(1)
+    assert.are.same({ "bob@x.test" }, got2[1].to)
+    assert.truthy(got2[1].data:find("your plan is free%."))
+    assert_one_line(smtpkit({ "outbox", "run", "--outbox", dir }), 2, "%-%-server")
+  end)
+end)
+
+describe("smtpkit demo", function()
+  it("runs the whole tour on loopback and stops what it started", function()
+    local r = smtpkit({ "demo" })
+    assert.are.equal(0, r.code, r.out .. r.err)
+    for _, heading in ipairs({ "== 1%. Classifying", "== 2%. Starting an SMTP server",
+      "== 3%. Sending a real message over STARTTLS %+ AUTH", "== 4%. Scripted replies",
+      "== 5%. The deferred messages go to the outbox", "== Summary" }) do
+      assert.truthy(r.out:find(heading), heading)
+    end
+    -- the seed's rows are in the classification table
+    assert.truthy(r.out:find("\n551 User does not exist%.%s+bounced"), r.out)
+    assert.truthy(r.out:find("TLS yes, AUTH as demo, X%-SMTPAPI header present"), r.out)
+    for _, code in ipairs({ "421", "450", "550", "552" }) do
+      assert.truthy(r.out:find("@demo%.test%s+" .. code .. " "), code .. " scripted")
+    end
+    assert.truthy(r.out:find("retried through the outbox: delivered"), r.out)
+  end)
+
+  it("reports as JSON, and leaves no server and no files behind", function()
+    local r = smtpkit({ "demo", "--json" })
+    assert.are.equal(0, r.code, r.out .. r.err)
+    local doc = assert(json.decode(r.out))
+    assert.are.same({ "classify", "server", "send", "scripted", "outbox" }, doc.steps)
+    assert.is_true(doc.sent.tls)
+    assert.are.equal("demo", doc.sent.auth)
+    assert.are.equal(2, doc.outbox.delivered)
+    local outcomes = {}
+    for _, s in ipairs(doc.scripted) do outcomes[s.code] = s.outcome end
+    assert.are.same({ [421] = "deferred", [450] = "deferred", [550] = "bounced", [552] = "bounced" },
+      outcomes)
+    assert.is_nil(io.open(doc.server.dir .. "/cert.pem"), "temporary directory removed")
+    local _, alive = servers.sh("kill -0 " .. doc.server.pid .. " 2>/dev/null")
+    assert.is_false(alive, "demo server process gone")
+  end)
+
+  it("says which Debian package is missing when it cannot start its server (exit 69)", function()
+    local r = smtpkit({ "demo" }, { env = { SMTPKIT_PYTHON = "/nonexistent/python3" } })
+    assert.are.equal(69, r.code, r.err)
+    assert.truthy(r.out:find("== 1%. Classifying"), "the classification still runs")
+    local l = lines(r.err)
+    assert.are.equal(1, #l, r.err)
+    assert.truthy(l[1]:find("python3%-aiosmtpd"), l[1])
+  end)
+
+  it("prints only the classification tables with --classify-only", function()
+    local r = smtpkit({ "demo", "--classify-only" })
+    assert.are.equal(0, r.code, r.err)
+    assert.truthy(r.out:find("== 1%. Classifying"))
+    assert.is_nil(r.out:find("== 2%."))
+  end)
+end)
