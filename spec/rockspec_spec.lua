@@ -10,13 +10,14 @@ end
 describe("luarocks make", function()
   it("installs a tree from which require 'smtpkit' works", function()
     local lua = os.getenv("SMTPKIT_LUA") or "lua5.4"
-    ver = lua:match("^lua(5%.%d)$") or "5.1"
+    local ver = lua:match("^lua(5%.%d)$") or "5.1"
     local tree = os.tmpname()
     os.remove(tree)
-    local out, code = sh(("luarocks --lua-version=%s --tree=%s make rockspec/smtpkit-scm-1.rockspec")
-      :format(ver, tree))
+    local out, code = sh(("luarocks --lua-version=%s --tree=%s make %s")
+      :format(ver, tree, "rockspec/smtpkit-scm-1.rockspec"))
     assert.equal(0, code, out)
-    local probe = [[package.path = ARGV_TREE .. "/share/lua/VER/?.lua;" .. ARGV_TREE .. "/share/lua/VER/?/init.lua"
+    local probe = [[
+package.path = ARGV_TREE .. "/share/lua/VER/?.lua;" .. ARGV_TREE .. "/share/lua/VER/?/init.lua"
 package.cpath = ARGV_TREE .. "/lib/lua/VER/?.so"
 local s = require "smtpkit"
 local r = assert(s.parse_reply("250 2.0.0 ok\r\n"))
