@@ -737,6 +737,22 @@ void smtpkit_classify_parts(int code, const char *enhanced, const char *text,
     decide(out, text ? text : "", len);
 }
 
+void smtpkit_classify_keyed(const char *s, size_t len, smtpkit_keyed_verdict *out)
+{
+    const char *e;
+    unsigned key = 0;
+
+    smtpkit_classify(s, len, &out->v);
+    out->text_off = s && out->v.text_len ? (size_t)(out->v.text - s) : 0;
+    /* Base 11 over "[245].d{1,3}.d{1,3}" ('.' is 10): at most 9 digits, the
+     * first never 0, so distinct strings give distinct keys below 11^9. */
+    for (e = out->v.enhanced; *e; e++)
+        key = key * 11u + (*e == '.' ? 10u : (unsigned)(*e - '0'));
+    out->enhanced_key = key;
+    out->text_lines = out->v.text_len && (memchr(out->v.text, '\n', out->v.text_len)
+                                          || memchr(out->v.text, '\r', out->v.text_len));
+}
+
 void smtpkit_classify_reply(const smtpkit_reply *r, smtpkit_verdict *out)
 {
     smtpkit_classify_parts(r->code, r->enhanced, r->text, r->text_len, out);

@@ -104,6 +104,24 @@ const char *smtpkit_action_name(smtpkit_action a);
 void smtpkit_classify_parts(int code, const char *enhanced, const char *text,
                             size_t len, smtpkit_verdict *out);
 
+/* --- For bindings that build the result without the Lua C API ----------- */
+
+/* smtpkit_classify's verdict plus what LuaJIT's FFI binding
+ * (lua/smtpkit/classify_ffi.lua) needs to build its table from cached
+ * strings: every field a number, no string to create but the text. */
+typedef struct smtpkit_keyed_verdict {
+    smtpkit_verdict v;       /* as smtpkit_classify fills it */
+    size_t text_off;         /* v.text - s: the text is s[text_off, text_off + v.text_len) */
+    unsigned enhanced_key;   /* 0: no enhanced code; else a number (< 2^32) no other
+                                enhanced code string gives */
+    int text_lines;          /* 1: the text holds a CR or LF, so the Lua binding joins
+                                its lines (lua_classify.c push_text); 0: it is used as is */
+} smtpkit_keyed_verdict;
+
+/* smtpkit_classify(s, len, &out->v), then the fields above. Allocates
+ * nothing; out->v.text points into s. */
+void smtpkit_classify_keyed(const char *s, size_t len, smtpkit_keyed_verdict *out);
+
 /* --- The rules, for tools and the vocabulary spec ------------------------ */
 
 typedef enum {

@@ -8,6 +8,8 @@
  *   classify_rules()     every rule as {kind=, match=, reason=, rcpt=,
  *                        generic=, verdicts={...}}: what each can emit.
  *   classify_vocabulary() {outcomes=, reasons=, actions=} as the C enums name them.
+ *   classify_ffi         a lightuserdata: the address of ffi_entry below, for
+ *                        LuaJIT's FFI (lua/smtpkit/classify_ffi.lua).
  */
 #include <string.h>
 
@@ -288,8 +290,18 @@ static const luaL_Reg functions[] = {
     {NULL, NULL}
 };
 
+/* What lua/smtpkit/classify_ffi.lua calls through LuaJIT's FFI: reached by
+ * address from this module, it is the very copy of the C code the binding
+ * above runs, however the module was loaded (cpath, preload, static). */
+static const struct {
+    size_t verdict_size;     /* sizeof(smtpkit_keyed_verdict): the FFI's cdef must agree */
+    void (*classify)(const char *s, size_t len, smtpkit_keyed_verdict *out);
+} ffi_entry = { sizeof(smtpkit_keyed_verdict), smtpkit_classify_keyed };
+
 void smtpkit_lua_open_classify(lua_State *L)
 {
     fill_cache(L);
     luaL_setfuncs(L, functions, 1);
+    lua_pushlightuserdata(L, (void *)&ffi_entry);
+    lua_setfield(L, -2, "classify_ffi");
 }

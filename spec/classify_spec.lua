@@ -420,3 +420,180 @@ describe("classify: agreement with Sisimai on 500 real diagnostics", function()
       :format(ok, n, 100 * rate, FLOOR * 100, table.concat(misses, "\n")))
   end)
 end)
+
+describe("classify: the LuaJIT FFI path gives the C binding's table", function()
+  -- lua/smtpkit/classify_ffi.lua is smtpkit.classify on LuaJIT; the C API
+  -- binding (smtpkit.core.classify) is the reference it must equal, field for
+  -- field, on every reply these specs have.
+  local ffi_classify = require "smtpkit.classify_ffi"
+
+  if not jit then
+    it("is not used on PUC Lua", function()
+      assert.is_false(ffi_classify)
+      assert.equal(core.classify, smtpkit.classify)
+    end)
+    return
+  end
+
+  local function check(inputs)
+    local bad = {}
+    for _, s in ipairs(inputs) do
+      local want, got = core.classify(s), ffi_classify(s)
+      local same = true
+      for k, v in pairs(want) do same = same and got[k] == v end
+      for k, v in pairs(got) do same = same and want[k] == v end
+      if not same then
+        bad[#bad + 1] = ("%q:\n  C API %s\n  FFI   %s"):format(s, require("pl.pretty").write(want, ""),
+          require("pl.pretty").write(got, ""))
+      end
+    end
+    assert.equal(0, #bad, table.concat(bad, "\n"))
+  end
+
+  it("is what smtpkit.classify is on LuaJIT", function()
+    assert.is_function(ffi_classify)
+    assert.equal(ffi_classify, smtpkit.classify)
+  end)
+
+  it("on every real provider reply", function()
+    local inputs = {}
+    for _, r in ipairs(dofile(data_path("provider_replies.lua"))) do inputs[#inputs + 1] = r[1] end
+    assert.is_true(#inputs >= 100)
+    check(inputs)
+  end)
+
+  it("on the 500 Sisimai diagnostics, bare and as a DSN Diagnostic-Code", function()
+    local inputs = {}
+    local f = assert(io.open(data_path("sisimai-diagnostics.tsv"), "rb"))
+    f:read("*l")                                -- header
+    for line in f:lines() do
+      local code, enh, diag = line:match("^[^\t]*\t([^\t]*)\t([^\t]*)\t[^\t]*\t[^\t]*\t(.*)$")
+      if diag then
+        inputs[#inputs + 1] = diag
+        inputs[#inputs + 1] = ("smtp; %s %s %s"):format(code, enh, diag)
+      end
+    end
+    f:close()
+    assert.is_true(#inputs >= 900, #inputs .. " inputs")
+    check(inputs)
+  end)
+
+  it("on edge cases: empty, spaces, NUL bytes, no code, multi-line, intermediate", function()
+    check{ "", "   \r\n", "\0\1\2", "550", "550 ", "5.1.1", "5.1.1 user unknown",
+           "Unable to parse", "354 End data with <CR><LF>.<CR><LF>", "250 ok\0tail",
+           "550-5.1.1 first\r\n550 5.1.1 second\r\n", "550 5.1.1 a\nb", "550 5.1.1 a\rb",
+           "  \t550 5.7.1 padded  \r\n", ("550 5.1.1 user unknown "):rep(5000) }
+  end)
+
+  it("on random bytes and on more distinct enhanced codes than it caches", function()
+    local inputs = {}
+    math.randomseed(11)
+    for _ = 1, 2000 do
+      local t = {}
+      for i = 1, math.random(0, 200) do t[i] = string.char(math.random(0, 255)) end
+      inputs[#inputs + 1] = table.concat(t)
+    end
+    for subject = 0, 12 do
+      for detail = 0, 120 do
+        inputs[#inputs + 1] = ("550 5.%d.%d mailbox unavailable"):format(subject, detail)
+        inputs[#inputs + 1] = ("451 4.%d.%d try later"):format(subject, detail)
+        inputs[#inputs + 1] = ("451 4.%03d.%02d try later"):format(subject, detail)
+      end
+    end
+    check(inputs)
+    check(inputs)                               -- now from its caches
+  end)
+
+  it("gives the right table to a __gc finalizer that classifies while a call builds its own", function()
+    -- The FFI path reuses one C struct; a finalizer run by an allocation
+    -- inside a call must not overwrite what that call is still reading.
+    local ffi = require "ffi"
+    local inputs = { "550 5.1.1 user unknown", "421 4.7.0 try later", "250 2.0.0 ok queued",
+      "554 5.7.1 blocked using zen.spamhaus.org", "452 4.5.3 Too many recipients" }
+    local other = "550 5.9.99 something else entirely, with a longer text than the others"
+    local want, want_other = {}, core.classify(other)
+    for i, s in ipairs(inputs) do want[i] = core.classify(s) end
+    local finalized, bad = 0, {}
+    local function differ(a, b) -- the first field where they differ
+      for k, v in pairs(a) do if b[k] ~= v then return k end end
+      for k, v in pairs(b) do if a[k] ~= v then return k end end
+    end
+    local pause, stepmul = collectgarbage("setpause", 100), collectgarbage("setstepmul", 400)
+    local jit_was_on = jit.status()
+    jit.off()                   -- the interpreter allocates most, so collects most often
+    local ok, err = pcall(function()
+      for n = 1, 20000 do
+        local i = n % #inputs + 1
+        ffi.gc(ffi.new("char[1]"), function()
+          finalized = finalized + 1
+          local k = differ(want_other, ffi_classify(other))
+          if k then bad[#bad + 1] = "in a finalizer: " .. k end
+        end)
+        local k = differ(want[i], ffi_classify(inputs[i]))
+        if k then bad[#bad + 1] = inputs[i] .. ": " .. k end
+      end
+    end)
+    if jit_was_on then jit.on() end
+    collectgarbage("setpause", pause)
+    collectgarbage("setstepmul", stepmul)
+    assert(ok, err)
+    assert.is_true(finalized > 1000, finalized .. " finalizers ran")
+    assert.equal(0, #bad, table.concat(bad, "\n", 1, math.min(#bad, 20)))
+  end)
+
+  it("passes parsed reply tables and wrong types to the C binding", function()
+    local r = assert(smtpkit.parse_reply("550 5.1.1 user unknown\r\n"))
+    assert.same(core.classify(r), ffi_classify(r))
+    for _, x in ipairs{ 42, true, {}, { code = "550" } } do
+      local ok1, e1 = pcall(core.classify, x)
+      local ok2, e2 = pcall(ffi_classify, x)
+      assert.equal(ok1, ok2)
+      if ok1 then assert.same(e1, e2) end
+    end
+    assert.has_error(function() ffi_classify() end)
+  end)
+end)
+
+describe("classify: inside OpenResty (real nginx, LuaJIT, lua-resty-core)", function()
+  -- smtpkit.classify there is the FFI path, and gives the C binding's table.
+  local nginx = require "support.nginx"
+  local srv
+  setup(function()
+    srv = assert(nginx.start{
+      server = ([[
+    location = /classify {
+      content_by_lua_block {
+        local smtpkit, core = require "smtpkit", require "smtpkit.core"
+        local inputs = {}
+        for _, r in ipairs(dofile(%q)) do inputs[#inputs + 1] = r[1] end
+        ngx.req.read_body()
+        inputs[#inputs + 1] = ngx.req.get_body_data() or ""
+        local differ = 0
+        for _, s in ipairs(inputs) do
+          local a, b = smtpkit.classify(s), core.classify(s)
+          for k, v in pairs(a) do if b[k] ~= v then differ = differ + 1 end end
+          for k, v in pairs(b) do if a[k] ~= v then differ = differ + 1 end end
+        end
+        local v = smtpkit.classify(inputs[#inputs])
+        ngx.say("ffi=", tostring(smtpkit.classify == require("smtpkit.classify_ffi")),
+          " inputs=", #inputs, " differ=", differ)
+        ngx.say(v.code, " ", v.enhanced, " ", v.outcome, " ", v.reason, " ", v.text)
+      }
+    }
+]]):format(nginx.root() .. "/spec/data/provider_replies.lua"),
+    })
+  end)
+  teardown(function()
+    if srv then srv:stop() end
+  end)
+
+  it("uses the FFI path, with the same answers as smtpkit.core.classify", function()
+    local status, body = srv:request("POST", "/classify", "550 5.1.1 <a@example.org>: user unknown")
+    assert.equal(200, status, body)
+    local n = tonumber(body:match("inputs=(%d+)"))
+    assert.is_true(n and n > 100, body)
+    assert.matches("ffi=true inputs=%d+ differ=0\n", body)
+    assert.matches("\n550 5.1.1 bounced user_unknown <a@example.org>: user unknown\n", body, 1, true)
+    assert.same({}, srv:errors())
+  end)
+end)

@@ -17,9 +17,10 @@ local M = {
   -- @function reply_parser
   reply_parser = core.reply_parser,
   --- Classifies a reply (a string in any wrapping, or a parsed reply table).
+  -- On LuaJIT the same function through the FFI (smtpkit.classify_ffi).
   -- @function classify
   -- @treturn table `{code=, enhanced=, text=, outcome=, reason=, action=, retry=, explanation=}`
-  classify = core.classify,
+  classify = require("smtpkit.classify_ffi") or core.classify,
 }
 
 --- Opens a connection (lua/smtpkit/client.lua): `smtpkit.connect(opts)` ->
