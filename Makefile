@@ -29,6 +29,11 @@ lua_bin_5.4 := lua5.4
 lua_bin_5.3 := lua5.3
 lua_bin_5.1 := lua5.1
 lua_bin_jit := luajit
+# LuaJIT looks for modules in the Lua 5.1 directories.
+lua_dir_5.4 := 5.4
+lua_dir_5.3 := 5.3
+lua_dir_5.1 := 5.1
+lua_dir_jit := 5.1
 LUA_PC := $(lua_pc_$(LUA))
 LUA_BIN := $(lua_bin_$(LUA))
 ifeq ($(LUA_PC),)
@@ -152,8 +157,8 @@ bench: deps
 
 # --- install ----------------------------------------------------------------
 PREFIX ?= /usr/local
-INST_LIBDIR ?= $(PREFIX)/lib/lua/$(LUA)
-INST_LUADIR ?= $(PREFIX)/share/lua/$(LUA)
+INST_LIBDIR ?= $(PREFIX)/lib/lua/$(lua_dir_$(LUA))
+INST_LUADIR ?= $(PREFIX)/share/lua/$(lua_dir_$(LUA))
 INST_BINDIR ?= $(PREFIX)/bin
 install: all
 	install -d $(INST_LIBDIR)/smtpkit

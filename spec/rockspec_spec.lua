@@ -32,3 +32,25 @@ print("ok", r.code, package.searchpath and package.searchpath("smtpkit.core", pa
     assert.truthy(out:find("ok\t250", 1, true), out)
   end)
 end)
+
+describe("make install", function()
+  it("installs where the chosen Lua looks, so require works with its default paths", function()
+    local lua = os.getenv("SMTPKIT_LUA") or "lua5.4"
+    local abi = lua == "luajit" and "jit" or lua:match("^lua(5%.%d)$")
+    local dir = lua == "luajit" and "5.1" or abi
+    local prefix = os.tmpname()
+    os.remove(prefix)
+    local out, code = sh(("make -s LUA=%s install PREFIX=%s"):format(abi, prefix))
+    assert.equal(0, code, out)
+    -- Only the standard layout under the prefix: LUA_PATH/LUA_CPATH as a
+    -- user would set them for /usr/local, with the prefix swapped in.
+    out, code = sh(("cd / && LUA_PATH='%s/share/lua/%s/?.lua;%s/share/lua/%s/?/init.lua' "
+      .. "LUA_CPATH='%s/lib/lua/%s/?.so' %s -e "
+      .. "'print(require(\"smtpkit\").classify(\"550 5.1.1 x\").reason)'")
+      :format(prefix, dir, prefix, dir, prefix, dir, lua))
+    sh("rm -rf " .. prefix)
+    assert.equal(0, code, out)
+    assert.truthy(out:find("user_unknown", 1, true), out)
+  end)
+end)
+
