@@ -633,7 +633,12 @@ static int l_encode(lua_State *L)
     if (t != LUA_TSTRING && t != LUA_TTABLE)
         return luaL_argerror(L, 1, "JSON text or a table expected");
     opts_from(L, 2, &o);
-    o.name_len = (unsigned)luaL_optinteger(L, 3, SMTPKIT_SMTPAPI_NAME_LEN);
+    {
+        lua_Integer nl = luaL_optinteger(L, 3, SMTPKIT_SMTPAPI_NAME_LEN);
+        luaL_argcheck(L, nl >= 0 && nl <= SMTPKIT_SMTPAPI_HARD_WIDTH, 3,
+                      "name_len must be from 0 to 998");
+        o.name_len = (unsigned)nl;
+    }
     b = new_box(L);
     if (t == LUA_TTABLE) {
         if (!to_json(L, 1, b)) {

@@ -906,6 +906,27 @@ static int unfold(ctx *c, const char *text, size_t len, char **copy)
         len -= 10;
         c->col0 = 10;
     }
+    /* A CR that does not start a CRLF is a control character of the header
+     * value (RFC 5322 allows CR only in CRLF): JSON would take it for white
+     * space, a relay for a line end. JSON text given to encode is
+     * re-serialised, so there it is only white space. */
+    if (!(c->flags & SMTPKIT_SMTPAPI_ALLOW_UTF8)) {
+        const char *cr = memchr(text, '\r', len);
+        while (cr && cr + 1 < text + len && cr[1] == '\n')
+            cr = memchr(cr + 1, '\r', len - (size_t)(cr + 1 - text));
+        if (cr) {
+            size_t at = (size_t)(cr - text), k, ln = 1, ls = 0;
+            for (k = 0; k < at; k++)
+                if (text[k] == '\n') {
+                    ln++;
+                    ls = k + 1;
+                }
+            smtpkit_smtpapi_add_problem(c->res, SMTPKIT_SMTPAPI_ERROR, "",
+                "a carriage return (CR) not followed by a line feed: a header holds CR only "
+                "in CRLF line ends; remove it", NULL, 0, (unsigned)ln,
+                (unsigned)((ln == 1 ? c->col0 : 0) + at - ls + 1));
+        }
+    }
     if (!memchr(text, '\n', len)) {
         c->s = (const unsigned char *)text;
         c->n = len;

@@ -12,6 +12,8 @@
  *     folded (CRLF or LF followed by a space or tab): it is unfolded first,
  *     and line/column numbers refer to the text as given (1-based; columns
  *     count bytes, and on line 1 they count the header name too);
+ *   - a CR that does not start a CRLF is an error (a relay would take it
+ *     for a line end), except in JSON text given to encode;
  *   - a hand-written scanner with an explicit stack checks the JSON grammar
  *     (RFC 8259), reports the first syntax error with line, column and an
  *     excerpt, finds duplicate keys in every object (hashing, linear time),
@@ -81,7 +83,9 @@ typedef struct smtpkit_smtpapi_opts {
     long long now;       /* UNIX time for the send_at horizon; 0 = time(NULL) */
     unsigned flags;
     unsigned name_len;   /* encode: length of "X-SMTPAPI: " on the first line;
-                            0 = SMTPKIT_SMTPAPI_NAME_LEN */
+                            0 = SMTPKIT_SMTPAPI_NAME_LEN; when the first
+                            token does not fit within 998 after it, the
+                            value starts with a fold (CRLF SP) */
 } smtpkit_smtpapi_opts;
 
 void smtpkit_smtpapi_result_init(smtpkit_smtpapi_result *res);

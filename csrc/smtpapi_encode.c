@@ -65,7 +65,7 @@ static void enc_too_long(enc *e, size_t len, const char *preview)
     int d;
     p.n = 0;
     p.b[0] = 0;
-    for (d = 0; d < e->depth; d++) {
+    for (d = 0; d < e->depth && e->lv[d].node; d++) {
         if (e->lv[d].in_obj)
             smtpkit_smtpapi_path_key(&p, e->lv[d].node->string, strlen(e->lv[d].node->string));
         else
@@ -84,8 +84,10 @@ static void enc_too_long(enc *e, size_t len, const char *preview)
  * follow the token, within 78; any token may be folded to stay within 998. */
 static void enc_place(enc *e, size_t len, int breakable, const char *preview)
 {
-    if (e->content && ((breakable && e->line + len + e->tail > SMTPKIT_SMTPAPI_SOFT_WIDTH)
-                       || e->line + len > SMTPKIT_SMTPAPI_HARD_WIDTH)) {
+    /* the first token folds too when the header name leaves it no room
+     * within 998 (a long opts->name_len) */
+    if ((e->content && breakable && e->line + len + e->tail > SMTPKIT_SMTPAPI_SOFT_WIDTH)
+        || (e->line > 1 && e->line + len > SMTPKIT_SMTPAPI_HARD_WIDTH)) {
         memmove(e->b + e->n + 3, e->b + e->n, len);
         memcpy(e->b + e->n, "\r\n ", 3);
         e->n += 3;

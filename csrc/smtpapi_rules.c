@@ -208,6 +208,16 @@ static void strings_object(rules *r, const cJSON *x, const char *what)
     }
 }
 
+/* A C0 control character or DEL (the string is NUL-terminated: \u0000
+ * was refused by the scanner). */
+static int has_control(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return 1;
+    return 0;
+}
+
 static void check_to(rules *r, const cJSON *to, long *nto)
 {
     const cJSON *e;
@@ -226,13 +236,17 @@ static void check_to(rules *r, const cJSON *to, long *nto)
     else if (n > WARN_TO)
         rprob(r, WARN, to, "has %zu addresses: SendGrid advises at most 1,000 per message", n);
     for (e = to->child; e; e = e->next, i++) {
-        if (cJSON_IsString(e) && e->valuestring[0] && strchr(e->valuestring, '@'))
+        if (cJSON_IsString(e) && e->valuestring[0] && strchr(e->valuestring, '@')
+            && !has_control(e->valuestring))
             continue;
         pidx(r, i);
         if (!cJSON_IsString(e))
             rprob(r, ERR, e, "must be a string (an address), not %s", type_name(e));
         else if (!e->valuestring[0])
             rprob(r, ERR, e, "is an empty address");
+        else if (has_control(e->valuestring))
+            rprob(r, ERR, e, "contains a control character (such as CR or LF): SendGrid "
+                  "writes each address into the To header of its copy");
         else if (!strchr(e->valuestring, '@'))
             rprob(r, WARN, e, "does not look like an email address (no '@')");
         prestore(r, m);

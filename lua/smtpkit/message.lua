@@ -32,6 +32,19 @@
 -- * Multipart boundaries start with "=_", which neither base64 nor
 --   quoted-printable output can contain, plus 96 random bits; 7bit parts are
 --   checked as well.
+--
+-- Refused (nil, err of kind "validation"), so nothing can inject a header:
+-- CR, LF or NUL in any header name or value, address, file name, content
+-- type or cid; in addresses (written as they are) also other control
+-- characters and the Unicode line separators U+0085, U+2028, U+2029, which
+-- some software takes for line ends (in the subject, display names, file
+-- names and header values they are encoded like any non-ASCII text, so
+-- they never appear raw); a date= that is not an RFC 5322 date; a
+-- message_id that is not printable ASCII; a content_type that is not
+-- type/subtype with "; name=value" parameters; text= or html= that is not
+-- UTF-8 (the parts say charset=utf-8); a Bcc or Resent-Bcc in headers=.
+-- A 7bit line that starts with "." counts one octet more (SMTP doubles the
+-- dot), so no line exceeds 998 octets on the wire either.
 -- @module smtpkit.message
 local core = require "smtpkit.core"
 
@@ -118,8 +131,12 @@ end
 -- would exceed 998 octets.
 local function fold(name, tokens)
   local lines, line = {}, name .. ":"
-  local function put(t)
-    if #line + 1 + #t > 78 and #t + 1 <= 78 and line ~= "" then
+  local start = line
+  local function put(t, anywhere)
+    -- a token that does not fit goes on a new line, even one longer than
+    -- 78 (its own line is the shortest it can get), but not right after
+    -- the header name unless `anywhere` (an encoded word, at most 75)
+    if #line + 1 + #t > 78 and (line ~= start or anywhere) then
       lines[#lines + 1] = line
       line = " " .. t
     else
@@ -129,7 +146,7 @@ local function fold(name, tokens)
   for _, t in ipairs(tokens) do
     local single = type(t) == "table" and t.single and core.encoded_words(t.ew, 75, 75)
     if single and #single == 1 then
-      put(single[1])
+      put(single[1], true)
     elseif type(t) == "table" then
       local room = 78 - #line - 1
       if room > 75 then room = 75 end
@@ -195,19 +212,22 @@ end
 -- "=?UTF-8?Q?Caf=C3=A9_M=C3=BCller?= invoice". Words separated by one space
 -- only, none at either end; else the whole value is encoded (white space
 -- between encoded words is not kept by decoders, RFC 2047 section 6.2).
-local function mixed_tokens(value)
+local function mixed_tokens(value, name)
   if value:find("[%c]") or value:find("^ ") or value:find(" $") or value:find("  ", 1, true) then
     return { { ew = value } }
   end
   local tokens, run = {}, nil
+  -- the first word shares its line with "Name: "
+  local room = math.min(70, 78 - #name - 2)
   for w in value:gmatch("[^ ]+") do
-    if w:find("[\128-\255]") or w:find("=?", 1, true) or #w > 70 then
+    if w:find("[\128-\255]") or w:find("=?", 1, true) or #w > room then
       run = run and (run .. " " .. w) or w
     else
       if run then tokens[#tokens + 1] = { ew = run } end
       run = nil
       tokens[#tokens + 1] = w
     end
+    room = 70
   end
   if run then tokens[#tokens + 1] = { ew = run } end
   return tokens
@@ -219,7 +239,7 @@ local function text_header(name, value)
   if plain_text(value, name) then
     return fold(name, space_tokens(value))
   end
-  return fold(name, mixed_tokens(value))
+  return fold(name, mixed_tokens(value, name))
 end
 
 -- A header from headers=: ASCII values are folded at spaces and otherwise
@@ -227,7 +247,7 @@ end
 -- value); non-ASCII text is encoded (treated as unstructured).
 local function custom_header(name, value)
   if value:find("[\1-\8\11\12\14-\31\127-\255]") then
-    return fold(name, mixed_tokens(value))
+    return fold(name, mixed_tokens(value, name))
   end
   local tokens = space_tokens(value)
   if #tokens == 0 then return name .. ":\r\n" end
@@ -241,6 +261,12 @@ local ATEXT = "[%w!#$%%&'*+/=?^_`{|}~%-]"
 
 local function check_addr_spec(a, what)
   if #a > 254 then return ("%s is longer than 254 octets"):format(what) end
+  -- addresses are written as they are (UTF-8 ones need SMTPUTF8): no
+  -- control character, and no U+0085, U+2028, U+2029, which some software
+  -- takes for line ends
+  if a:find("[%c\127]") or a:find("\194[\128-\159]") or a:find("\226\128[\168\169]") then
+    return ("%s contains a control character or a Unicode line separator: %q"):format(what, a)
+  end
   local loc, dom = a:match("^(.+)@([^@]+)$")
   if not loc then
     return ("%s is not an address (local@domain expected): %q"):format(what, a)
@@ -361,6 +387,25 @@ function M.date(t)
     d.year, d.hour, d.min, d.sec)
 end
 
+local MONTH_SET = {}
+for _, m in ipairs(MONTHS) do MONTH_SET[m] = true end
+local DAY_SET = {}
+for _, d in ipairs(DAYS) do DAY_SET[d] = true end
+
+-- True when s is an RFC 5322 date-time (section 3.3): "[Day, ]D Mon YYYY
+-- hh:mm[:ss] +hhmm", or an obsolete alphabetic zone such as GMT (4.3).
+local function rfc5322_date(s)
+  local day, rest = s:match("^(%a%a%a), *(.*)$")
+  if day and not DAY_SET[day] then return false end
+  local d, mon, y, hh, mm, tail = (rest or s):match("^(%d%d?) (%a%a%a) (%d%d%d%d) (%d%d):(%d%d)(.*)$")
+  if not d or not MONTH_SET[mon] then return false end
+  local ss, zone = tail:match("^:(%d%d) (.+)$")
+  if not ss then zone = tail:match("^ (.+)$") end
+  if not zone or not (zone:find("^[+-]%d%d%d%d$") or zone:find("^%a%a?%a?%a?%a?$")) then return false end
+  return tonumber(d) >= 1 and tonumber(d) <= 31 and tonumber(y) >= 1900 and tonumber(hh) <= 23
+    and tonumber(mm) <= 59 and (ss == nil or tonumber(ss) <= 60)
+end
+
 local function message_id(from)
   local dom = from.address:match("@([^@]+)$")
   if dom:find("[\128-\255]") then dom = "localhost.localdomain" end
@@ -422,6 +467,8 @@ local function has_long_line(s)
     local e = s:find("\n", start, true)
     local len = (e or #s + 1) - start
     if e and e > start and s:byte(e - 1) == 13 then len = len - 1 end
+    -- a line that starts with "." gains one more on the wire (SMTP dot-stuffing)
+    if s:byte(start) == 46 then len = len + 1 end
     if len > MAXLINE then return true end
     if not e then return false end
     start = e + 1
@@ -454,6 +501,35 @@ end
 local Message = {}
 Message.__index = Message
 
+-- True when ct is "type/subtype" followed by "; attribute=value" parameters,
+-- values being tokens or quoted strings (RFC 2045 section 5.1).
+local TOKEN = "[%w!#$%%&'*+%-.^_`{|}~]+"
+local function content_type_ok(ct)
+  local rest = ct:match("^%s*" .. TOKEN .. "/" .. TOKEN .. "%s*(.*)$")
+  if not rest then return false end
+  while rest ~= "" do
+    rest = rest:match("^;%s*(.*)$")
+    if not rest then return false end
+    if rest == "" then return true end
+    local after = rest:match("^" .. TOKEN .. "%s*=%s*(.*)$")
+    if not after then return false end
+    local r = after:match("^" .. TOKEN .. "%s*(.*)$")
+    if not r then
+      if after:sub(1, 1) ~= '"' then return false end
+      local i = 2
+      while true do
+        local ch = after:sub(i, i)
+        if ch == "" then return false end
+        if ch == '"' then break end
+        i = i + (ch == "\\" and 2 or 1)
+      end
+      r = after:sub(i + 1):match("^%s*(.*)$")
+    end
+    rest = r
+  end
+  return true
+end
+
 -- Validates one attachment (or inline part) spec; returns a leaf node.
 local function parse_attachment(a, what, inline)
   check_type(a, "table", what)
@@ -473,11 +549,12 @@ local function parse_attachment(a, what, inline)
   local p = (filename and (injection(filename, fwhat) or utf8_problem(filename, fwhat)))
     or (ctype and injection(ctype, what .. " content_type"))
   if p then return invalid(p) end
-  if ctype and not ctype:find("^[%w!#$&^_.+%-]+/[%w!#$&^_.+%-]+%s*;?") then
-    return invalid(("%s content_type is not type/subtype: %q"):format(what, ctype))
-  end
   if ctype and ctype:find("[^\32-\126]") then
     return invalid(("%s content_type must be ASCII"):format(what))
+  end
+  if ctype and not content_type_ok(ctype) then
+    return invalid(("%s content_type is not type/subtype with optional ; name=value "
+      .. "parameters (RFC 2045 section 5.1): %q"):format(what, ctype))
   end
   local cid
   if inline then
@@ -492,7 +569,10 @@ local function parse_attachment(a, what, inline)
   if a.path then
     local fh, err = io.open(a.path, "rb")
     if not fh then return fail(IO, ("%s: cannot read %s"):format(what, err)) end
+    -- a directory opens but cannot be read: refuse it now, not mid-send
+    local _, rerr = fh:read(0)
     fh:close()
+    if rerr then return fail(IO, ("%s: cannot read %s: %s"):format(what, a.path, rerr)) end
   end
   ctype = ctype or guess_type(filename)
   local headers = {}
@@ -675,7 +755,7 @@ function M.new(o)
     if not name:find("^[\33-\57\59-\126]+$") then
       return invalid(("header name %q must be printable ASCII without ':' or spaces"):format(name))
     end
-    if lname == "bcc" then
+    if lname == "bcc" or lname == "resent-bcc" then
       return invalid("a Bcc header would show the blind copies to every recipient: use bcc=, "
         .. "which puts them in the envelope only")
     end
@@ -690,10 +770,17 @@ function M.new(o)
   if date then
     local p = injection(date, "date")
     if p then return invalid(p) end
+    if not rfc5322_date(date) then
+      return invalid(("date must be an RFC 5322 date in printable ASCII, such as %q: %q")
+        :format(M.date(0), date))
+    end
   end
   if o.message_id then
     local p = injection(o.message_id, "message_id")
     if p then return invalid(p) end
+    if o.message_id:find("[^\33-\126]") then
+      return invalid(("message_id must be printable ASCII: %q"):format(o.message_id))
+    end
     if not o.message_id:find("^<[^<>%s]+@[^<>%s]+>$") then
       return invalid(("message_id must look like <unique@domain>: %q"):format(o.message_id))
     end
@@ -741,6 +828,11 @@ function M.new(o)
   local function leaf(node)
     leaves[#leaves + 1] = node
     return node
+  end
+  -- the parts say charset=utf-8: other bytes would be mislabelled
+  for _, k in ipairs({ "text", "html" }) do
+    local p = o[k] and utf8_problem(o[k], k)
+    if p then return invalid(p) end
   end
   local text = o.text and leaf(text_part(o.text, "plain"))
   local html = o.html and leaf(text_part(o.html, "html"))

@@ -152,7 +152,12 @@ function M.encode(value, opts)
   if t ~= "string" and t ~= "table" then
     error("smtpapi.encode: JSON text, a table or a builder expected, got " .. t, 2)
   end
-  local h, list = core.smtpapi_encode(value, now, opts and opts.name_len or nil)
+  local name_len = opts and opts.name_len
+  if name_len ~= nil and (type(name_len) ~= "number" or name_len < 0 or name_len > 998
+      or name_len % 1 ~= 0) then
+    error("smtpapi.encode: opts.name_len must be an integer from 0 to 998", 2)
+  end
+  local h, list = core.smtpapi_encode(value, now, name_len)
   return h, finish(list)
 end
 
@@ -178,6 +183,18 @@ local function copy(v)
   local mt = getmetatable(v)
   if mt == ARRAY_MT or mt == OBJECT_MT then setmetatable(c, mt) end
   return c
+end
+
+-- SendGrid documents strings only for substitution values and unique
+-- arguments: numbers (integers without ".0", also under LuaJIT) and
+-- booleans given to the builder are written as strings.
+local function as_string(v)
+  if type(v) == "number" then
+    if v % 1 == 0 and v > -2 ^ 53 and v < 2 ^ 53 then return ("%d"):format(v) end
+    return ("%.17g"):format(v)
+  end
+  if type(v) == "boolean" then return tostring(v) end
+  return v
 end
 
 local function append(a, b)
@@ -341,7 +358,7 @@ M.register_template("mail_merge", function(records, fields)
     for _, tag in ipairs(tags) do
       local v = r[map[tag]]
       if v == nil then v = "" end
-      if type(v) == "number" then v = tostring(v) end
+      v = as_string(v)
       if type(v) ~= "string" then
         error(("smtpapi.mail_merge: record %d field %q is a %s"):format(i, map[tag], type(v)), 3)
       end
@@ -445,18 +462,24 @@ function Builder:set_tos(list)
 end
 
 --- Appends one value (or a list) to a substitution tag.
+-- (numbers are written as strings: SendGrid takes strings only)
 function Builder:add_substitution(tag, value)
   arg("add_substitution", 1, tag, "string")
-  arg("add_substitution", 2, value, "string|table")
+  arg("add_substitution", 2, value, "string|number|table")
   self._h.sub = self._h.sub or {}
-  for _, v in ipairs(list_of(value)) do push(self._h.sub, tag, v) end
+  for _, v in ipairs(list_of(value)) do push(self._h.sub, tag, as_string(v)) end
   return self
 end
 
---- Replaces all substitutions: `{ tag = { value, ... } }`.
+--- Replaces all substitutions: `{ tag = { value, ... } }` (each list is
+-- written as a JSON array, even when empty).
 function Builder:set_substitutions(t)
   arg("set_substitutions", 1, t, "table")
-  self._h.sub = copy(t)
+  local sub = copy(t)
+  for k, v in pairs(sub) do
+    if type(v) == "table" and getmetatable(v) == nil then sub[k] = M.array(v) end
+  end
+  self._h.sub = sub
   return self
 end
 
@@ -492,7 +515,7 @@ function Builder:add_unique_arg(k, v)
   arg("add_unique_arg", 1, k, "string")
   arg("add_unique_arg", 2, v, "string|number|boolean")
   self._h.unique_args = self._h.unique_args or {}
-  self._h.unique_args[k] = v
+  self._h.unique_args[k] = as_string(v) -- SendGrid takes strings only
   return self
 end
 
