@@ -98,8 +98,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     smtpkit_smtpapi_result_free(&res);
 
+    /* The header name's length on the first line varies too (1..998): a
+     * long one once made encode dereference NULL. Taken from the input's
+     * length so the JSON text itself stays unchanged. */
+    o.name_len = 1 + (unsigned)(size * 2654435761u % 998);
+    line = o.name_len;
     rc = smtpkit_smtpapi_encode((const char *)data, size, &o, &out, &outlen, &res);
     smtpkit_smtpapi_result_free(&res);
+    o.name_len = 0;
     if (rc != 1)
         return 0;
     for (i = 0; i < outlen; i++) {
