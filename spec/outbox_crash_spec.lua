@@ -31,6 +31,11 @@ end
 local function start_worker(dir, srv, log, n)
   local env = ("LUA_PATH=%s LUA_CPATH=%s"):format(q("lua/?.lua;lua/?/init.lua;spec/?.lua;;"),
     q(BUILD .. "/?.so;;"))
+  -- servers.sh drops an ASan LD_PRELOAD for the tools it runs; the worker
+  -- loads the sanitized build (make san-specs), so it needs it back.
+  for _, var in ipairs{ "LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS" } do
+    if os.getenv(var) then env = env .. (" %s=%s"):format(var, q(os.getenv(var))) end
+  end
   local done = log .. ".done" .. n
   local cmd = ("%s %s spec/support/outbox_worker.lua %s %s %d %d >>%s 2>&1 </dev/null"):format(
     env, LUA, q(dir), srv.host, srv.port, N, q(log))
