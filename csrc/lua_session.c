@@ -15,7 +15,11 @@
  *   s:phase()           -> phase name ("greeting", "ehlo", "starttls", "auth", "mail",
  *                          "rcpt", "data", "data_block", "dot", "quit", "connect"),
  *                          default timeout in seconds (RFC 5321 4.5.3.2); after a
- *                          failure, the phase it failed in
+ *                          failure, the phase it failed in (session.h says which)
+ *   s:resendable()      -> true when the session failed in a way that lets the
+ *                          transport send the message again on a new connection
+ *                          (smtpkit_session_resendable: EOF/421 before MAIL was
+ *                          answered, or while idle)
  *   s:output()          -> all pending bytes as one string (marked written), or nil
  *                          when none. Send it whole with one sock:send().
  *   s:receive(bytes)    -> true | nil, err
@@ -38,7 +42,7 @@
  *       queue_id= (or nil), reply = {code=,enhanced=,text=,lines=} (or nil),
  *       maybe_delivered=, accepted = n,
  *       recipients = { {address=, ok=, reply= (or nil), outcome=, reason=, action=,
- *                       retry=, pass=}, ... } }
+ *                       retry=, explanation=, pass=}, ... } }
  *   s:error()           -> err table or nil: { kind=, message=, reply= (or nil),
  *                          classification = {outcome=,reason=,action=,retry=,
  *                          explanation=} (or nil) }, metatable core.error_mt
@@ -110,6 +114,10 @@ static void set_verdict_fields(lua_State *L, const smtpkit_verdict *v)
     lua_setfield(L, -2, "action");
     lua_pushboolean(L, v->retry);
     lua_setfield(L, -2, "retry");
+    if (v->explanation) {
+        lua_pushstring(L, v->explanation);
+        lua_setfield(L, -2, "explanation");
+    }
 }
 
 static void push_kept_reply(lua_State *L, const smtpkit_session_reply *r)
@@ -136,10 +144,6 @@ static void push_error(lua_State *L, const smtpkit_error *e)
         lua_setfield(L, -2, "reply");
         lua_createtable(L, 0, 5);
         set_verdict_fields(L, &e->verdict);
-        if (e->verdict.explanation) {
-            lua_pushstring(L, e->verdict.explanation);
-            lua_setfield(L, -2, "explanation");
-        }
         lua_setfield(L, -2, "classification");
     }
     luaL_getmetatable(L, ERROR_MT);
@@ -330,6 +334,13 @@ static int l_phase(lua_State *L)
     lua_pushstring(L, smtpkit_phase_name(p));
     lua_pushinteger(L, smtpkit_phase_timeout(p));
     return 2;
+}
+
+static int l_resendable(lua_State *L)
+{
+    lsession *u = check(L);
+    lua_pushboolean(L, smtpkit_session_resendable(u->s));
+    return 1;
 }
 
 static int l_output(lua_State *L)
@@ -547,10 +558,6 @@ static int l_result(lua_State *L)
     lua_pushboolean(L, r->complete);
     lua_setfield(L, -2, "complete");
     set_verdict_fields(L, &r->verdict);
-    if (r->verdict.explanation) {
-        lua_pushstring(L, r->verdict.explanation);
-        lua_setfield(L, -2, "explanation");
-    }
     if (r->queue_id[0]) {
         lua_pushstring(L, r->queue_id);
         lua_setfield(L, -2, "queue_id");
@@ -790,6 +797,7 @@ static int l_error_tostring(lua_State *L)
 static const luaL_Reg methods[] = {
     {"want", l_want},
     {"phase", l_phase},
+    {"resendable", l_resendable},
     {"output", l_output},
     {"receive", l_receive},
     {"tls_done", l_tls_done},

@@ -318,11 +318,13 @@ static void do_read(smtpkit_conn *c)
             smtpkit_session_receive(c->s, c->rbuf, (size_t)r);
             return;
         }
-        if (r == 0) {
+        /* A close right after the handshake is the TLS layer's failure (TLS
+         * 1.3 servers refuse a client certificate that way), not EOF. */
+        if (r == 0 && !c->tls_fresh) {
             smtpkit_session_eof(c->s);
             return;
         }
-        if (r == SMTPKIT_TLS_IO_ERROR || (r == 0 && c->tls_fresh)) {
+        if (r == SMTPKIT_TLS_IO_ERROR || r == 0) {
             char msg[SMTPKIT_SESSION_MESSAGE];
             if (c->tls_fresh)   /* TLS 1.3: a refused client certificate shows here */
                 snprintf(msg, sizeof msg, "%.60s (%.60s) - closed right after the TLS "
@@ -591,17 +593,10 @@ const smtpkit_result *smtpkit_conn_result(const smtpkit_conn *c)
 
 int smtpkit_conn_resendable(const smtpkit_conn *c)
 {
-    if (!c->began)
-        return c->failed_phase >= 0;   /* closed while idle: nothing was sent */
-    const smtpkit_result *r = smtpkit_session_result(c->s);
-    if (!r || r->maybe_delivered)
-        return 0;
-    if (r->reply.code != 0 && r->reply.code != 421)
-        return 0;
-    for (size_t i = 0; i < r->nrcpt; i++)
-        if (r->rcpt[i].reply.code != 0)
-            return 0;   /* the server answered RCPT: not "before MAIL" */
-    return 1;
+    if (!c->began && smtpkit_session_want(c->s) != SMTPKIT_WANT_FAILED)
+        return c->failed_phase >= 0;   /* the connection was closed: nothing was sent */
+    /* the engine's rule: EOF or 421 while idle or before MAIL was answered */
+    return smtpkit_session_resendable(c->s);
 }
 
 int smtpkit_conn_ready(const smtpkit_conn *c)

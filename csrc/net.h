@@ -98,7 +98,8 @@ int smtpkit_conn_failed_phase(const smtpkit_conn *c);
  * of the message reached the server - the connection was found closed while
  * idle, or the server closed it (EOF) or answered 421 before answering MAIL
  * or any RCPT - so the caller may reconnect and send it again. 0 otherwise
- * (never for a maybe-delivered message). */
+ * (never for a maybe-delivered message). The engine decides
+ * (smtpkit_session_resendable), from the phase the session failed in. */
 int smtpkit_conn_resendable(const smtpkit_conn *c);
 
 /* The result of the transaction the last send began (NULL when it did not

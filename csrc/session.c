@@ -58,7 +58,8 @@ struct txn {
     size_t next;             /* next recipient index to look at for RCPT */
     size_t sent, replied, accepted;
     int stop_rcpt;           /* too many recipients: send no more RCPT this pass */
-    int have_fail;           /* fail_reply holds MAIL/DATA/dot refusal */
+    int have_fail;           /* fail_reply holds MAIL/DATA/dot refusal (or a 421) */
+    int pass_failed;         /* ... and it came in the current pass */
     smtpkit_session_reply fail_reply;
     smtpkit_verdict fail_verdict;
     int have_ok;
@@ -96,6 +97,9 @@ struct smtpkit_session {
     int has_error;
     smtpkit_error err;
     smtpkit_phase failed_phase;   /* the phase the session failed in */
+    int answering;                /* while a reply is handled: the phase of the
+                                   * command it answers; else -1 */
+    int failed_in_txn;            /* the failure came while a transaction was open */
 };
 
 /* --- names and defaults -------------------------------------------------- */
@@ -378,10 +382,11 @@ static int fail(smtpkit_session *s, smtpkit_error_kind kind, const smtpkit_reply
     va_list ap;
     if (s->stage == ST_FAILED)
         return -1;
-    s->failed_phase = smtpkit_session_phase(s);
+    s->failed_phase = s->answering >= 0 ? (smtpkit_phase)s->answering : smtpkit_session_phase(s);
     va_start(ap, fmt);
     set_error(s, kind, r, fmt, ap);
     va_end(ap);
+    s->failed_in_txn = s->t.active;
     s->out_head = s->out_len = 0;
     s->ring_count = 0;
     s->body_blocked = 0;
@@ -515,6 +520,8 @@ smtpkit_session *smtpkit_session_new(const smtpkit_session_options *o,
         return NULL;
     }
     s = calloc(1, sizeof *s);
+    if (s)
+        s->answering = -1;
     if (!s)
         goto oom;
     s->o = *o;
@@ -605,23 +612,29 @@ smtpkit_want smtpkit_session_want(const smtpkit_session *s)
     return SMTPKIT_WANT_READ;   /* not reached: every other stage awaits a reply */
 }
 
+/* The phase in which a command waits for its reply. */
+static smtpkit_phase cmd_phase(enum cmd c)
+{
+    switch (c) {
+    case C_GREETING: return SMTPKIT_PHASE_GREETING;
+    case C_EHLO: case C_HELO: return SMTPKIT_PHASE_EHLO;
+    case C_STARTTLS: return SMTPKIT_PHASE_STARTTLS;
+    case C_AUTH: return SMTPKIT_PHASE_AUTH;
+    case C_MAIL: case C_RSET: return SMTPKIT_PHASE_MAIL;
+    case C_RCPT: return SMTPKIT_PHASE_RCPT;
+    case C_DATA: return SMTPKIT_PHASE_DATA;
+    case C_DOT: case C_DOT_EMPTY: return SMTPKIT_PHASE_DOT;
+    case C_QUIT: return SMTPKIT_PHASE_QUIT;
+    }
+    return SMTPKIT_PHASE_MAIL;
+}
+
 smtpkit_phase smtpkit_session_phase(const smtpkit_session *s)
 {
     if (s->stage == ST_FAILED)
         return s->failed_phase;
-    if (s->ring_count) {
-        switch ((enum cmd)s->ring[s->ring_head].cmd) {
-        case C_GREETING: return SMTPKIT_PHASE_GREETING;
-        case C_EHLO: case C_HELO: return SMTPKIT_PHASE_EHLO;
-        case C_STARTTLS: return SMTPKIT_PHASE_STARTTLS;
-        case C_AUTH: return SMTPKIT_PHASE_AUTH;
-        case C_MAIL: case C_RSET: return SMTPKIT_PHASE_MAIL;
-        case C_RCPT: return SMTPKIT_PHASE_RCPT;
-        case C_DATA: return SMTPKIT_PHASE_DATA;
-        case C_DOT: case C_DOT_EMPTY: return SMTPKIT_PHASE_DOT;
-        case C_QUIT: return SMTPKIT_PHASE_QUIT;
-        }
-    }
+    if (s->ring_count)
+        return cmd_phase((enum cmd)s->ring[s->ring_head].cmd);
     switch (s->stage) {
     case ST_IMPLICIT_TLS: return SMTPKIT_PHASE_CONNECT;
     case ST_GREETING: return SMTPKIT_PHASE_GREETING;
@@ -633,6 +646,19 @@ smtpkit_phase smtpkit_session_phase(const smtpkit_session *s)
     case ST_QUIT: case ST_DONE: return SMTPKIT_PHASE_QUIT;
     default: return SMTPKIT_PHASE_MAIL;
     }
+}
+
+int smtpkit_session_resendable(const smtpkit_session *s)
+{
+    if (s->stage != ST_FAILED || s->failed_phase != SMTPKIT_PHASE_MAIL)
+        return 0;
+    if (s->err.kind != SMTPKIT_ERR_CONNECT && s->err.kind != SMTPKIT_ERR_SERVER)
+        return 0;
+    if (!s->failed_in_txn)
+        return 1;   /* idle, or checked with RSET: no message was begun */
+    /* MAIL of the first pass not answered, or answered 421 (dispatch does
+     * not give a 421 to on_mail, so mail_state stays "sent") */
+    return s->t.pass == 1 && s->t.mail_state <= 1 && !s->result.maybe_delivered;
 }
 
 const char *smtpkit_session_output(const smtpkit_session *s, size_t *len)
@@ -1231,6 +1257,7 @@ static void reset_pass(struct txn *t)
     t->next = 0;
     t->sent = t->replied = t->accepted = 0;
     t->stop_rcpt = 0;
+    t->pass_failed = 0;
 }
 
 static int txn_pump(smtpkit_session *s);
@@ -1506,7 +1533,7 @@ static int on_mail(smtpkit_session *s, const smtpkit_reply *r)
         return fail(s, SMTPKIT_ERR_PROTOCOL, r, 0, "unexpected reply to MAIL: %s",
                     first_line(r, b, sizeof b));
     t->mail_state = 3;
-    t->have_fail = 1;
+    t->have_fail = t->pass_failed = 1;
     keep_reply(&t->fail_reply, &t->fail_verdict, r);
     return 0;
 }
@@ -1572,7 +1599,7 @@ static int on_data(smtpkit_session *s, const smtpkit_reply *r)
                     first_line(r, b, sizeof b));
     t->data_state = 3;
     if (t->accepted > 0 && t->mail_state == 2) {
-        t->have_fail = 1;
+        t->have_fail = t->pass_failed = 1;
         keep_reply(&t->fail_reply, &t->fail_verdict, r);
     }
     return 0;
@@ -1639,7 +1666,7 @@ static int on_dot(smtpkit_session *s, const smtpkit_reply *r)
             parse_queue_id(r, s->result.queue_id);
         }
     } else {
-        t->have_fail = 1;
+        t->have_fail = t->pass_failed = 1;
         copy_kept(&t->fail_reply, &t->fail_verdict, &kept, &v);
     }
     for (i = 0; i < t->n; i++) {
@@ -1676,6 +1703,24 @@ static int on_dot_empty(smtpkit_session *s, const smtpkit_reply *r)
     return 0;
 }
 
+/* Why a recipient got no message when the connection failed (EOF, timeout,
+ * transport error) before the message went out, no reply saying why. */
+static const char *lost_explanation(const smtpkit_session *s, int st)
+{
+    int timeout = s->has_error && s->err.kind == SMTPKIT_ERR_TIMEOUT;
+    if (st == R_ACCEPTED)
+        return timeout ? "accepted by RCPT, but the server stopped answering before the message "
+                         "was sent: nothing was delivered, send it again"
+                       : "accepted by RCPT, but the connection ended before the message was "
+                         "sent: nothing was delivered, send it again";
+    if (st == R_SENT)
+        return timeout ? "RCPT was not answered in time: nothing was delivered, send it again"
+                       : "the connection ended before RCPT was answered: nothing was "
+                         "delivered, send it again";
+    return timeout ? "the server stopped answering before this recipient was tried: send it again"
+                   : "the connection ended before this recipient was tried: send it again";
+}
+
 /* The transaction is over (normally or not): fill the result. */
 static void finish_txn(smtpkit_session *s)
 {
@@ -1705,6 +1750,12 @@ static void finish_txn(smtpkit_session *s)
         case R_TODO:
         case R_SENT:
         case R_NEXT:
+            if (t->pass_failed) {
+                /* MAIL or DATA refused, or a 421, in this pass: that reply
+                 * is why this recipient got no message (as in pass_abandon) */
+                rcpt_fail_with(s, i, &t->fail_reply, &t->fail_verdict);
+                break;
+            }
             if (failed && s->err.kind == SMTPKIT_ERR_VALIDATION)
                 synth_verdict(&rr->verdict, SMTPKIT_OUTCOME_BOUNCED,
                               SMTPKIT_REASON_MESSAGE_INVALID, SMTPKIT_ACTION_FIX_MESSAGE, 0,
@@ -1716,7 +1767,7 @@ static void finish_txn(smtpkit_session *s)
             else
                 synth_verdict(&rr->verdict, SMTPKIT_OUTCOME_DEFERRED,
                               SMTPKIT_REASON_NETWORK_ERROR, SMTPKIT_ACTION_RETRY, 1,
-                              "the connection ended before the message was sent");
+                              lost_explanation(s, t->r[i].st));
             rr->ok = 0;
             t->r[i].st = R_FAIL;
             break;
@@ -1769,7 +1820,18 @@ static void trace_reply(smtpkit_session *s, const smtpkit_reply *r, int redact)
     }
 }
 
+static int dispatch_one(smtpkit_session *s, const smtpkit_reply *r);
+
+/* Handles one complete reply; a failure it causes is in the phase of the
+ * command it answers (not of the next one waiting, when pipelined). */
 static int dispatch(smtpkit_session *s, const smtpkit_reply *r)
+{
+    int rc = dispatch_one(s, r);
+    s->answering = -1;
+    return rc;
+}
+
+static int dispatch_one(smtpkit_session *s, const smtpkit_reply *r)
 {
     struct pend p;
     char b[240];
@@ -1783,6 +1845,7 @@ static int dispatch(smtpkit_session *s, const smtpkit_reply *r)
                     first_line(r, b, sizeof b));
     }
     p = s->ring[s->ring_head];
+    s->answering = (int)cmd_phase((enum cmd)p.cmd);
     trace_reply(s, r, p.cmd == C_AUTH && r->code == 334);
     s->ring_head = (s->ring_head + 1) % RING_SIZE;
     s->ring_count--;
@@ -1793,10 +1856,16 @@ static int dispatch(smtpkit_session *s, const smtpkit_reply *r)
         if (p.cmd == C_GREETING)
             return fail(s, SMTPKIT_ERR_SERVER, r, 0, "the server refused the session: %s",
                         first_line(r, b, sizeof b));
-        if (s->t.active && p.cmd == C_RCPT)
+        /* It ends the transaction: the deciding reply of this pass (unless
+         * MAIL or DATA was refused before), the reply of the recipient it
+         * answered, and (finish_txn) of every recipient still open. */
+        if (s->t.active && p.cmd == C_RCPT) {
             keep_reply(&s->t.res[p.idx].reply, &s->t.res[p.idx].verdict, r);
-        if (s->t.active && !s->t.have_fail) {
-            s->t.have_fail = 1;
+            s->t.r[p.idx].st = R_FAIL;
+            s->t.res[p.idx].ok = 0;
+        }
+        if (s->t.active && !s->t.pass_failed) {
+            s->t.have_fail = s->t.pass_failed = 1;
             keep_reply(&s->t.fail_reply, &s->t.fail_verdict, r);
         }
         return fail(s, SMTPKIT_ERR_SERVER, r, 0, "the server is closing the connection: %s",

@@ -202,8 +202,31 @@ smtpkit_session *smtpkit_session_new(const smtpkit_session_options *o,
 void smtpkit_session_free(smtpkit_session *s);
 
 smtpkit_want smtpkit_session_want(const smtpkit_session *s);
-/* The phase the session waits in (after a failure: the phase it failed in). */
+/* The phase the session waits in: that of the oldest command not answered
+ * yet (with pipelining, MAIL while MAIL, RCPT and DATA are all in flight),
+ * else of the step under way (DATA_BLOCK while the body streams).
+ * After a failure (want FAILED), the phase it failed in, fixed from then on:
+ *   - a reply caused it (421, garbage code, STARTTLS injection...): the
+ *     phase of the command that reply answers, never that of the commands
+ *     pipelined behind it (421 to MAIL: MAIL, even with RCPT and DATA sent);
+ *   - EOF, timeout, _abort, a malformed reply: the phase it waited in, as
+ *     above (EOF with MAIL, RCPT, DATA in flight and none answered: MAIL);
+ *   - a body error: DATA_BLOCK.
+ * RSET, and the idle state between transactions, count as MAIL. */
 smtpkit_phase smtpkit_session_phase(const smtpkit_session *s);
+
+/* After a failure: 1 when the transport may send the last message again on a
+ * new connection, because the server went away (EOF or a transport error of
+ * kind connect, or a 421 reply: kinds connect and server) in phase MAIL before
+ * it said anything about the message: while idle (nothing begun), or before
+ * the first pass's MAIL was answered (or when MAIL was answered 421). That
+ * is what a server that closed an idle connection looks like. 0 in every
+ * other case: not failed, other kinds (a timeout would only wait again),
+ * any later phase (a recipient was answered: report, do not resend), a
+ * second pass (part of the recipients has the message), maybe_delivered.
+ * Nothing of a message can be delivered before its end of data, so a
+ * resend never duplicates a delivery; transports still resend at most once. */
+int smtpkit_session_resendable(const smtpkit_session *s);
 
 /* --- transport events ---------------------------------------------------- */
 
@@ -290,9 +313,20 @@ typedef struct smtpkit_rcpt_result {
     int ok;                         /* accepted by RCPT and the message accepted
                                      * in its pass */
     smtpkit_session_reply reply;    /* the RCPT reply; for a recipient the MAIL, DATA
-                                     * or end-of-data refusal failed, that reply
-                                     * (code 0: never answered) */
-    smtpkit_verdict verdict;        /* its classification (UNKNOWN when none);
+                                     * or end-of-data refusal failed, or a 421 (to
+                                     * its RCPT or any command of its pass) ended
+                                     * the transaction, that reply (code 0: never
+                                     * answered) */
+    smtpkit_verdict verdict;        /* the classification of that reply, the same
+                                     * as the result's when it is the same reply.
+                                     * No reply said why (EOF, timeout, transport
+                                     * error before the end of data): outcome
+                                     * deferred, reason network_error (protocol_error
+                                     * when the server broke the protocol), retry,
+                                     * and an explanation saying whether RCPT had
+                                     * accepted it; the reply kept is then its
+                                     * RCPT reply, if any. After the end of data
+                                     * without its reply: unknown, maybe delivered.
                                      * verdict.text points into reply.text */
     unsigned pass;                  /* the SMTP transaction (1, 2...) that carried it */
 } smtpkit_rcpt_result;

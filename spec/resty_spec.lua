@@ -473,6 +473,23 @@ for i in range(3):
         assert.same({}, s:messages())
       end)
 
+      it("reports a 421 to RCPT on a pooled connection, classified as the message, not resent", function()
+        local s = servers.scripted{ replies = {
+          ["RCPT limited@example.org"] = "421 4.7.0 Too many messages, rate limited, try again later" } }
+        local a = { port = s.port, tls = "none", n = "pool421a" }
+        local r1, t1 = send("/send", a)
+        assert.equal("true", r1.ok, t1)
+        a.n, a.to = "pool421b", "limited@example.org"
+        local r2, t2 = send("/send", a)
+        assert.equal("1", r2.reused, t2)   -- reported on the pooled connection: no second try
+        assert.equal("server", r2.kind, t2)
+        assert.equal("false", r2.ok, t2)
+        assert.equal("421", r2.code, t2)
+        assert.matches("^limited@example.org,false,421,[%w_]+," .. r2.reason .. "$", r2.rcpt1)
+        assert.are_not.equal("network_error", r2.reason, t2)
+        assert.equal(1, #s:messages())
+      end)
+
       it("replaces a stale pooled connection without losing or repeating the message", function()
         -- after one message the server answers the next MAIL with 421 and closes
         local s = servers.scripted{ close_after = 1 }

@@ -210,6 +210,27 @@ describe("smtpkit.send against scripted aiosmtpd servers", function()
     srv:stop()
   end)
 
+  it("a 421 to RCPT: the recipient is classified by that reply, as the message is", function()
+    local srv = servers.scripted { replies = {
+      ["RCPT limited@example.com"] = "421 4.7.0 Too many messages, rate limited, try again later" } }
+    local r, err = send(srv, { from = "a@example.com", to = { "limited@example.com", "b@example.com" },
+      body = "x\r\n" })
+    assert.is_nil(err)
+    assert.is_false(r.ok)
+    assert.equal("server", r.error.kind)
+    assert.equal(421, r.reply.code)
+    for i = 1, 2 do
+      local rc = r.recipients[i]
+      assert.is_false(rc.ok)
+      assert.equal(421, rc.reply.code)
+      assert.equal(r.reason, rc.reason)
+      assert.equal(r.outcome, rc.outcome)
+      assert.are_not.equal("network_error", rc.reason)
+    end
+    assert.equal(0, #srv:messages())
+    srv:stop()
+  end)
+
   it("greeting 554: kind server, with the reply", function()
     local srv = servers.scripted { replies = { greeting = "554 5.3.2 Not accepting mail" } }
     local r, err = send(srv)
@@ -382,6 +403,17 @@ describe("smtpkit.send against scripted aiosmtpd servers", function()
     local got = srv:wait_messages(1)
     assert.same({ "b@example.com", "c@example.com" }, got[1].to)
     assert.equal(msg:render(), got[1].data)
+    srv:stop()
+  end)
+
+  it("a composed message declares its size in MAIL (SIZE=), as smtpkit.resty does", function()
+    local srv = servers.scripted { smtputf8 = false, ehlo_extra = { "SIZE 10000000" } }
+    local msg = assert(smtpkit.message.new { from = "a@example.com", to = "b@example.com",
+      subject = "sized", text = "hello\n" })
+    local r = assert(send(srv, msg))
+    assert.is_true(r.ok)
+    local got = srv:wait_messages(1)
+    assert.matches("SIZE=" .. msg:size(), got[1].mail_params, 1, true)
     srv:stop()
   end)
 

@@ -716,6 +716,56 @@ describe("session engine", function()
       assert.equal(421, r.results[1].recipients[1].reply.code)
       assert.is_true(r.results[1].complete)
     end)
+
+    it("a 421 to RCPT classifies the recipient as the message: by its reply, not network_error", function()
+      for _, pipelining in ipairs { true, false } do
+        local r = run({ pipelining = pipelining },
+          { RCPT = "421 4.7.0 Too many messages, rate limited, try again later\r\n" },
+          { { env = env { "one@example.com", "two@example.com" } } })
+        local res = r.results[1]
+        assert.equal("server", r.err.kind)
+        assert.equal(421, res.reply.code)
+        for i = 1, 2 do
+          local rc = res.recipients[i]
+          assert.is_false(rc.ok)
+          assert.equal(421, rc.reply.code)
+          assert.equal(res.outcome, rc.outcome)
+          assert.equal(res.reason, rc.reason)
+          assert.equal(r.err.classification.reason, rc.reason)
+          assert.are_not.equal("network_error", rc.reason)
+        end
+      end
+    end)
+
+    it("a 421 to DATA gives the accepted recipients that reply's classification", function()
+      local r = run({}, { DATA = "421 4.7.0 Too many messages, rate limited, try again later\r\n" },
+        { { env = env { "one@example.com", "two@example.com" } } })
+      local res = r.results[1]
+      assert.equal(421, res.reply.code)
+      for i = 1, 2 do
+        assert.equal(421, res.recipients[i].reply.code)
+        assert.equal(res.reason, res.recipients[i].reason)
+        assert.are_not.equal("network_error", res.recipients[i].reason)
+      end
+    end)
+
+    it("a recipient accepted by RCPT whose message never went out says so", function()
+      local r = run({ pipelining = false }, {}, { { env = env { "one@example.com" } } }, {
+        eof_at = function(srv) return srv.log[#srv.log] == "DATA" end })
+      local rc = r.results[1].recipients[1]
+      assert.is_false(rc.ok)
+      assert.equal(250, rc.reply.code)   -- its own RCPT reply is kept
+      assert.equal("deferred", rc.outcome)
+      assert.equal("network_error", rc.reason)
+      assert.is_true(rc.retry)
+      assert.matches("accepted by RCPT, but the connection ended before the message was sent",
+        rc.explanation, 1, true)
+      r = run({ pipelining = false }, { RCPT = "" }, { { env = env { "one@example.com" } } },
+        { timeout_on_silence = true })
+      rc = r.results[1].recipients[1]
+      assert.equal("network_error", rc.reason)
+      assert.matches("RCPT was not answered in time", rc.explanation, 1, true)
+    end)
   end)
 
   describe("a server that lies", function()
@@ -925,6 +975,62 @@ describe("session engine", function()
     local r = run({}, { RCPT = "garbage\r\n" }, { { env = env() } })
     assert.equal("protocol", r.err.kind)
     assert.equal("rcpt", r.s:phase())
+  end)
+
+  describe("the phase it failed in, and whether the message may be resent", function()
+    -- pipelined: MAIL, RCPT and DATA go in one write; the phase must be that
+    -- of the command whose reply failed the session, not of the next one
+    local cases = {
+      { "421 to MAIL", { MAIL = "421 4.4.2 idle too long\r\n" }, nil, "mail", true },
+      { "421 to RCPT", { RCPT = "421 4.7.0 rate limited\r\n" }, nil, "rcpt", false },
+      { "421 to DATA", { DATA = "421 4.3.2 shutting down\r\n" }, nil, "data", false },
+      { "a garbage code to RCPT", { RCPT = "199 what\r\n" }, nil, "rcpt", false },
+      { "a garbage code to MAIL", { MAIL = "199 what\r\n" }, nil, "mail", false },
+      { "EOF before any reply", {}, function(srv) return srv.log[#srv.log] == "DATA" end, "mail", true },
+      { "EOF after the end of data", {}, function(srv) return srv.log[#srv.log] == "." end, "dot", false },
+    }
+    for _, c in ipairs(cases) do
+      it(c[1] .. ": phase " .. c[4] .. ", resendable " .. tostring(c[5]), function()
+        local r = run({}, c[2], { { env = env { "one@example.com", "two@example.com" } } },
+          { eof_at = c[3] })
+        assert.equal("failed", r.want)
+        assert.equal(c[4], (r.s:phase()))
+        assert.equal(c[5], r.s:resendable())
+      end)
+    end
+
+    it("EOF after MAIL and RCPT were answered (no pipelining): phase data, not resendable", function()
+      local r = run({ pipelining = false }, {}, { { env = env() } }, {
+        eof_at = function(srv) return srv.log[#srv.log] == "DATA" end })
+      assert.equal("data", (r.s:phase()))
+      assert.is_false(r.s:resendable())
+    end)
+
+    it("a 421 or EOF while idle is resendable; a timeout or a second pass is not", function()
+      local s = assert(core.session({ tls = "none" }))
+      s:receive("220 hi\r\n")
+      s:output()
+      s:receive("250 x\r\n")
+      assert.equal("ready", s:want())
+      assert.is_false(s:resendable())
+      s:receive("421 4.4.2 idle too long\r\n")
+      assert.equal("mail", (s:phase()))
+      assert.is_true(s:resendable())
+      local r = run({ pipelining = false }, { MAIL = "" }, { { env = env() } }, { timeout_on_silence = true })
+      assert.equal("timeout", r.err.kind)
+      assert.equal("mail", (r.s:phase()))
+      assert.is_false(r.s:resendable())
+      -- 452 too many recipients: pass 2 dies before its MAIL is answered
+      local mails = 0
+      r = run({ pipelining = false }, {
+        MAIL = function() mails = mails + 1 return mails == 1 and "250 ok\r\n" or "" end,
+        RCPT = function(line) return line:find("two@", 1, true) and "452 4.5.3 Too many recipients\r\n"
+          or "250 ok\r\n" end,
+      }, { { env = env { "one@example.com", "two@example.com" } } })
+      assert.equal("mail", (r.s:phase()))
+      assert.equal(1, r.results[1].accepted)
+      assert.is_false(r.s:resendable())
+    end)
   end)
 
   it("tells the phase and its default timeout", function()

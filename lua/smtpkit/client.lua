@@ -12,6 +12,7 @@
 -- `tostring(err)`); wrong argument types raise.
 -- @module smtpkit.client
 local E = require "smtpkit.error"
+local envelope = require "smtpkit.envelope"
 
 local M = {}
 
@@ -20,22 +21,13 @@ local net   -- smtpkit.net, loaded on first connect (it links OpenSSL)
 local Client = {}
 Client.__index = Client
 
-local CHUNK = 16384
-
 local function wrap(err)
   if err == nil or E.is(err) then return err end
   return setmetatable(err, E.metatable)
 end
 
-local function fail(kind, message, fields)
-  return nil, E.new(kind, message, fields)
-end
-
 local function check(v, types, what)
-  local t = type(v)
-  if not types:find(t, 1, true) then
-    error(what .. " must be " .. types:gsub("|", " or ") .. ", not " .. t, 3)
-  end
+  envelope.check(v, types, what, 3)
 end
 
 -- TLS configurations (an SSL_CTX with the trust store loaded, and the last
@@ -142,119 +134,6 @@ function Client:_drop()
   end
 end
 
--- Header lines: `headers` is {Name = value} or a list of {name, value}.
-local function header_lines(headers, out)
-  local function add(name, value)
-    if type(name) ~= "string" or not name:match("^[!-9;-~]+$") then
-      return nil, "invalid header name " .. string.format("%q", tostring(name))
-    end
-    value = tostring(value)
-    if value:find("[\r\n%z]") then
-      return nil, "header " .. name .. " contains CR, LF or NUL"
-    end
-    out[#out + 1] = name .. ": " .. value .. "\r\n"
-    return true
-  end
-  if #headers > 0 then
-    for _, h in ipairs(headers) do
-      local ok, why = add(h[1] or h.name, h[2] or h.value)
-      if not ok then return nil, why end
-    end
-  else
-    local names = {}
-    for k in pairs(headers) do names[#names + 1] = k end
-    table.sort(names, function(a, b) return tostring(a) < tostring(b) end)
-    for _, k in ipairs(names) do
-      local ok, why = add(k, headers[k])
-      if not ok then return nil, why end
-    end
-  end
-  return true
-end
-
-local function addr_list(v, what, out)
-  if v == nil then return true end
-  if type(v) == "string" then
-    out[#out + 1] = v
-  elseif type(v) == "table" then
-    for _, a in ipairs(v) do
-      check(a, "string|table", what .. " entry")
-      out[#out + 1] = a
-    end
-  else
-    error(what .. " must be a string or a list, not " .. type(v), 4)
-  end
-  return true
-end
-
--- Turns msg into (envelope, body) for the transport, or nil, err.
-local function prepare(msg)
-  check(msg, "table", "message")
-  -- a composed message (smtpkit.message)
-  if type(msg.envelope) == "function" and type(msg.chunks) == "function" then
-    local env = msg:envelope()
-    return { from = env.from, to = env.to, body_8bit = msg.eightbit and true or false },
-      msg:chunks()
-  end
-  local env = { from = msg.from or "", to = {} }
-  check(env.from, "string", "message 'from'")
-  addr_list(msg.to, "message 'to'", env.to)
-  addr_list(msg.cc, "message 'cc'", env.to)
-  addr_list(msg.bcc, "message 'bcc'", env.to)
-  if #env.to == 0 then return fail("validation", "the message has no recipient (to, cc, bcc)") end
-  local body = msg.body
-  local bt = type(body)
-  if not (bt == "string" or bt == "function" or io.type(body) == "file") then
-    error("message 'body' must be a string, a file handle or an iterator function, not " .. bt, 3)
-  end
-  local head = {}
-  if msg.headers ~= nil then
-    check(msg.headers, "table", "message 'headers'")
-    local ok, why = header_lines(msg.headers, head)
-    if not ok then return fail("validation", why) end
-  end
-  if msg.smtpapi ~= nil then
-    local value, problems = require("smtpkit.smtpapi").encode(msg.smtpapi)
-    if not value then
-      local text = {}
-      for i, p in ipairs(type(problems) == "table" and problems or { problems }) do
-        text[i] = type(p) == "table" and (p.message or p.path or tostring(p)) or tostring(p)
-      end
-      return fail("validation", "invalid X-SMTPAPI header: " .. table.concat(text, "; "),
-        { problems = problems })
-    end
-    if value:gsub("\r\n[ \t]", ""):find("[\r\n%z]") then
-      return fail("validation", "the encoded X-SMTPAPI value has a bare line end")
-    end
-    head[#head + 1] = "X-SMTPAPI: " .. value .. "\r\n"
-  end
-  local prefix
-  if #head > 0 then
-    -- with `headers` the body is the text after the header block; with only
-    -- `smtpapi`, the body is the whole message and the header goes on top
-    prefix = table.concat(head) .. (msg.headers ~= nil and "\r\n" or "")
-  end
-  env.body_8bit = msg.body_8bit
-  if bt == "string" then
-    if prefix then body = prefix .. body end
-    env.size = #body
-    -- body_8bit left nil: the transport scans the string in C
-    return env, body
-  end
-  if env.body_8bit == nil then env.body_8bit = false end
-  if not prefix then return env, body end
-  -- a file or an iterator after a header prefix: one iterator over both
-  local first, src = true, body
-  local read = bt == "function" and src or function() return src:read(CHUNK) end
-  return env, function()
-    if first then
-      first = false
-      return prefix
-    end
-    return read()
-  end
-end
-
 --- Sends one message.
 -- @tparam table msg `from`, `to` (string or list), `cc`, `bcc` (envelope
 --   only: never written into the message), `body` (a string, a file handle or
@@ -273,7 +152,7 @@ end
 --   a transaction the server ended with a reply such as 421). Other failures
 --   are nil, err, with `err.result` the partial result when one began.
 function Client:send(msg)
-  local env, body = prepare(msg)
+  local env, body = envelope.prepare(msg)
   if not env then return nil, body end
   return self:_send(env, body)
 end
@@ -336,7 +215,7 @@ end
 function M.send(opts, msg)
   -- the message is checked (addresses aside: the engine checks those before
   -- MAIL) before any connection is made
-  local env, body = prepare(msg)
+  local env, body = envelope.prepare(msg)
   if not env then return nil, body end
   local c, err = M.connect(opts)
   if not c then return nil, err end

@@ -23,6 +23,8 @@
 -- client cannot be set per connection in this ngx_lua, and are refused.
 -- @module smtpkit.resty
 local core = require "smtpkit.core"
+local E = require "smtpkit.error"
+local envelope = require "smtpkit.envelope"
 
 local ngx = ngx
 local type, tostring, pairs, ipairs, pcall, setmetatable =
@@ -50,21 +52,7 @@ local TIMEOUT_GROUP = {
 ---------------------------------------------------------------------------
 -- errors
 
-local error_mod
-do
-  local ok, m = pcall(require, "smtpkit.error")
-  if ok and type(m) == "table" then error_mod = m end
-end
-local fallback_mt = core.error_mt or { __tostring = function(e) return e.message end }
-
-local function new_error(kind, message, fields)
-  if error_mod and error_mod.new then
-    return error_mod.new(kind, message, fields)
-  end
-  local e = { kind = kind, message = message }
-  for k, v in pairs(fields or {}) do e[k] = v end
-  return setmetatable(e, fallback_mt)
-end
+local new_error = E.new
 M.new_error = new_error
 
 ---------------------------------------------------------------------------
@@ -235,7 +223,18 @@ local function handshake(self)
     end
   end
   local key = self.tls_key
-  local sess, err = sock:sslhandshake(tls_sessions[key], o.server_name, o.verify)
+  local okp, sess, err = pcall(sock.sslhandshake, sock, tls_sessions[key], o.server_name, o.verify)
+  if not okp then
+    -- lua-resty-core (0.1.25 and older) raises "assertion failed!" instead
+    -- of returning the error when a handshake that completed at once then
+    -- fails verification (openresty/lua-resty-core#499, fixed upstream)
+    if tostring(sess):find("assertion failed", 1, true) then
+      sess, err = nil, "the certificate did not verify (lua-resty-core did not say why: "
+        .. "openresty/lua-resty-core#499)"
+    else
+      sess, err = nil, sess
+    end
+  end
   if not sess then
     self.session:abort("tls", tls_error_message(o, err))
     return
@@ -529,149 +528,17 @@ function M.connect(opts)
 end
 
 ---------------------------------------------------------------------------
--- messages: the same rules as smtpkit.client's (lua/smtpkit/client.lua)
+-- messages: smtpkit.envelope, shared with smtpkit.client
 
-local function check(v, types, what)
-  local t = type(v)
-  if not types:find(t, 1, true) then
-    error("smtpkit.resty: " .. what .. " must be " .. types:gsub("|", " or ") .. ", not " .. t, 4)
-  end
-end
-
--- Header lines: `headers` is {Name = value} or a list of {name, value}.
-local function header_lines(headers, out)
-  local function add(name, value)
-    if type(name) ~= "string" or not name:match("^[!-9;-~]+$") then
-      return nil, "invalid header name " .. string.format("%q", tostring(name))
-    end
-    value = tostring(value)
-    if value:find("[\r\n%z]") then
-      return nil, "header " .. name .. " contains CR, LF or NUL"
-    end
-    out[#out + 1] = name .. ": " .. value .. "\r\n"
-    return true
-  end
-  if #headers > 0 then
-    for _, h in ipairs(headers) do
-      local ok, why = add(h[1] or h.name, h[2] or h.value)
-      if not ok then return nil, why end
-    end
-  else
-    local names = {}
-    for k in pairs(headers) do names[#names + 1] = k end
-    table.sort(names, function(a, b) return tostring(a) < tostring(b) end)
-    for _, k in ipairs(names) do
-      local ok, why = add(k, headers[k])
-      if not ok then return nil, why end
-    end
-  end
-  return true
-end
-
-local function addr_list(v, what, out)
-  if v == nil then return end
-  if type(v) == "string" then
-    out[#out + 1] = v
-  elseif type(v) == "table" then
-    for _, a in ipairs(v) do
-      check(a, "string|table", what .. " entry")
-      out[#out + 1] = a
-    end
-  else
-    error("smtpkit.resty: " .. what .. " must be a string or a list, not " .. type(v), 4)
-  end
-end
-
--- A restartable body source: a function that returns a fresh chunk
--- iterator for each pass of the engine (a second pass happens when the
--- server took only part of the recipients), or nil, err.
-local function once(iter, what)
-  local used = false
-  return function()
-    if used then return nil, what .. " can be read only once: pass a string or a composed message" end
-    used = true
-    return iter
-  end
-end
-
--- Turns msg into (envelope, body source), or nil, err. error() for wrong types.
+-- Turns msg into (envelope, body source: a function giving a chunk iterator
+-- per pass of the engine), or nil, err. error() for wrong types.
 local function prepare(msg)
-  check(msg, "table", "message")
-  -- a composed message (smtpkit.message): its chunks() can be called again
-  if type(msg.envelope) == "function" and type(msg.chunks) == "function" then
-    local env = msg:envelope()
-    local size = type(msg.size) == "function" and msg:size() or nil
-    return { from = env.from or "", to = env.to, body_8bit = msg.eightbit and true or false,
-      size = size }, function() return msg:chunks() end
+  local env, body, again = envelope.prepare(msg)
+  if not env then return nil, body end
+  if env.body_8bit == nil then   -- a string body: the engine needs to know
+    env.body_8bit = body:find("[\128-\255]") ~= nil
   end
-  local env = { from = msg.from or "", to = {} }
-  check(env.from, "string", "message 'from'")
-  addr_list(msg.to, "message 'to'", env.to)
-  addr_list(msg.cc, "message 'cc'", env.to)
-  addr_list(msg.bcc, "message 'bcc'", env.to)
-  if #env.to == 0 then return nil, new_error("validation", "the message has no recipient (to, cc, bcc)") end
-  local body = msg.body
-  local bt = type(body)
-  local is_file = io.type(body) == "file"
-  if not (bt == "string" or bt == "function" or is_file) then
-    error("smtpkit.resty: message 'body' must be a string, a file handle or an iterator function, not "
-      .. bt, 3)
-  end
-  local head = {}
-  if msg.headers ~= nil then
-    check(msg.headers, "table", "message 'headers'")
-    local ok, why = header_lines(msg.headers, head)
-    if not ok then return nil, new_error("validation", why) end
-  end
-  if msg.smtpapi ~= nil then
-    local value, problems = require("smtpkit.smtpapi").encode(msg.smtpapi)
-    if not value then
-      local text = {}
-      for i, p in ipairs(type(problems) == "table" and problems or { problems }) do
-        text[i] = type(p) == "table" and (p.message or p.path or tostring(p)) or tostring(p)
-      end
-      return nil, new_error("validation", "invalid X-SMTPAPI header: " .. concat(text, "; "),
-        { problems = problems })
-    end
-    if value:gsub("\r\n[ \t]", ""):find("[\r\n%z]") then
-      return nil, new_error("validation", "the encoded X-SMTPAPI value has a bare line end")
-    end
-    head[#head + 1] = "X-SMTPAPI: " .. value .. "\r\n"
-  end
-  local prefix
-  if #head > 0 then
-    -- with `headers` the body is the text after the header block; with only
-    -- `smtpapi`, the body is the whole message and the header goes on top
-    prefix = concat(head) .. (msg.headers ~= nil and "\r\n" or "")
-  end
-  env.body_8bit = msg.body_8bit
-  if env.body_8bit == nil then env.body_8bit = msg.eightbit end
-  if bt == "string" then
-    if prefix then body = prefix .. body end
-    env.size = #body
-    if env.body_8bit == nil then env.body_8bit = body:find("[\128-\255]") ~= nil end
-    return env, function()
-      local done = false
-      return function()
-        if done then return nil end
-        done = true
-        return body
-      end
-    end
-  end
-  env.body_8bit = env.body_8bit and true or false
-  local read = is_file and function() return body:read(65536) end or body
-  if prefix then
-    local first, inner = true, read
-    read = function()
-      if first then
-        first = false
-        return prefix
-      end
-      return inner()
-    end
-  end
-  return env, once(read, is_file and "a file body" or "an iterator body")
+  return env, envelope.source(body, again)
 end
 
 local function retire(self)
@@ -679,10 +546,9 @@ local function retire(self)
 end
 
 -- Sends on the current connection. Returns result, or nil, err, resendable
--- (resendable: the connection failed before any of the message could have
--- been delivered, and the client may try a new connection).
-local BEFORE_BODY = { connect = true, greeting = true, ehlo = true, starttls = true, auth = true,
-  mail = true, rcpt = true, data = true }
+-- (resendable: the server went away - EOF or 421 - before it answered MAIL,
+-- as a server that closed an idle connection does: the engine's rule,
+-- smtpkit_session_resendable; the client may try a new connection).
 
 local function transact(self, env, source)
   local s = self.session
@@ -696,12 +562,8 @@ local function transact(self, env, source)
     return res
   end
   local e = s:error() or new_error("protocol", "the session failed")
-  local phase = s:phase()
+  local resendable = s:resendable()
   close_socket(self)
-  -- Before the body went out nothing can have been delivered: a connection
-  -- that died (EOF) or that the server closed (421) may be replaced.
-  local resendable = (e.kind == "connect" or e.kind == "server")
-    and not (res and res.maybe_delivered) and BEFORE_BODY[phase] or false
   if resendable and self.idle then return nil, e, true end
   if res and (res.complete or res.maybe_delivered) then
     -- e.g. the end of data went out and no reply came: the server may have
