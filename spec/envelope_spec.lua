@@ -62,6 +62,11 @@ describe("smtpkit.envelope", function()
     assert.equal("validation", err.kind)
     assert.matches("^invalid X%-SMTPAPI header: ", err.message)
     assert.is_table(err.problems)
+    -- the message names the JSON path and where, as the validator does
+    r, err = envelope.prepare { to = "b@example.com", body = "x",
+      smtpapi = '{"filters":{"clicktrack":{"settings":{"enable":2}}}}' }
+    assert.is_nil(r)
+    assert.matches("filters.clicktrack.settings.enable: must be 0 or 1 (line 1, column", err.message, 1, true)
   end)
 
   it("refuses a message without recipients; raises for wrong types", function()

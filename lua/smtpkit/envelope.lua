@@ -89,9 +89,13 @@ end
 function M.smtpapi_header(value)
   local text, problems = require("smtpkit.smtpapi").encode(value)
   if not text then
+    -- Each error as the validator prints it: its JSON path, what is wrong,
+    -- and where ("filters.clicktrack.settings.enable: must be 0 or 1 (line
+    -- 1, column 52)"); at most three, the list has them all.
     local why = {}
-    for i, p in ipairs(type(problems) == "table" and problems or { problems }) do
-      why[i] = type(p) == "table" and (p.message or p.path or tostring(p)) or tostring(p)
+    for _, p in ipairs(type(problems) == "table" and problems or { problems }) do
+      if type(p) ~= "table" or p.severity ~= "warning" then why[#why + 1] = tostring(p) end
+      if #why == 3 then break end
     end
     return E.fail("validation", "invalid X-SMTPAPI header: " .. concat(why, "; "),
       { problems = problems })
