@@ -233,6 +233,7 @@ describe("smtpkit send without a server", function()
     assert.truthy(path, r.out)
     assert.are.equal(dir, path:match("^(.*)/[^/]+$"))
     local eml = assert(slurp(path))
+    assert.are.equal("\r\n", eml:sub(-2), "the .eml ends with a line break")
     assert.truthy(eml:find("\r\nSubject: =%?[Uu][Tt][Ff]%-8%?"), "encoded subject")
     assert.truthy(eml:find("\r\nX%-SMTPAPI: "), "X-SMTPAPI header")
     assert.truthy(eml:find('"clicktrack"'), eml)
@@ -321,11 +322,12 @@ describe("smtpkit send to real servers", function()
     local l = smtpkit({ "outbox", "list", "--json", "--outbox", dir })
     local doc = assert(json.decode(l.out))
     assert.are.equal(1, #doc.messages)
-    assert.are.equal("queued", doc.messages[1].state)
-    -- run against a server that refuses the recipient: bounced, exit 1
+    assert.are.equal("deferred", doc.messages[1].state)
+    -- run against a server that refuses the recipient (now: before its next
+    -- try is due): bounced, exit 1
     local srv2 = servers.scripted{ tls = "starttls",
       replies = { ["RCPT rcpt@example.net"] = "550 5.1.1 <rcpt@example.net>: no such user" } }
-    local run = smtpkit({ "outbox", "run", "--server", "127.0.0.1:" .. srv2.port, "--cafile",
+    local run = smtpkit({ "outbox", "run", "--now", "--server", "127.0.0.1:" .. srv2.port, "--cafile",
       servers.certs().ca, "--outbox", dir })
     assert.are.equal(1, run.code, run.out .. run.err)
     assert.truthy(run.out:find("\nbounced%s+1"), run.out)
@@ -398,6 +400,9 @@ describe("smtpkit bulk", function()
     assert.truthy(r.out:find("OUTCOME%s+REASON%s+MESSAGES"), r.out)
     assert.truthy(r.out:find("\ndelivered%s+accepted%s+2\n"), r.out)
     assert.truthy(r.out:find("\ndeferred%s+%S+%s+1\n"), r.out)
+    -- the retry hint repeats the server options
+    assert.truthy(r.out:find("smtpkit outbox run %-%-server 127%.0%.0%.1:" .. srv.port .. " %-%-cafile %S+ "
+      .. "%-%-outbox " .. dir:gsub("%p", "%%%0") .. "\n"), r.out)
     local got = srv:wait_messages(2)
     assert.truthy(got[1].data:find("Subject: Welcome, \"?Ann, A%.\"?"), got[1].data)
     assert.truthy(got[1].data:find("your plan is pro%."))
@@ -411,9 +416,14 @@ describe("smtpkit bulk", function()
     assert.are.equal(0, s.code, s.err)
     assert.truthy(s.out:find("bob@x%.test"))
     assert_one_line(smtpkit({ "outbox", "show", "no-such-id", "--outbox", dir }), 3, "no%-such%-id")
-    -- outbox run delivers it to a server that takes it
+    -- outbox run delivers it to a server that takes it: not before its
+    -- next try (the 450 is recorded as its first attempt), at once with --now
     local srv2 = servers.scripted{ tls = "starttls" }
     local run = smtpkit({ "outbox", "run", "--server", "127.0.0.1:" .. srv2.port, "--cafile",
+      servers.certs().ca, "--outbox", dir })
+    assert.are.equal(7, run.code, run.out .. run.err)
+    assert.truthy(run.out:find("this run: 0 attempted"), run.out)
+    run = smtpkit({ "outbox", "run", "--now", "--server", "127.0.0.1:" .. srv2.port, "--cafile",
       servers.certs().ca, "--outbox", dir })
     assert.are.equal(0, run.code, run.out .. run.err)
     assert.truthy(run.out:find("\ndelivered%s+1"), run.out)
@@ -440,6 +450,13 @@ describe("smtpkit demo", function()
       assert.truthy(r.out:find("@demo%.test%s+" .. code .. " "), code .. " scripted")
     end
     assert.truthy(r.out:find("retried through the outbox: delivered"), r.out)
+    -- the attempt counts are explained: the direct send counts, the script
+    -- answers throttled@ 421 twice and busy@ 450 once
+    assert.truthy(r.out:find("throttled@demo%.test%s+421%s+deferred%s+retried through the outbox: "
+      .. "delivered on attempt 3 %(replies 421, 421, 250%)"), r.out)
+    assert.truthy(r.out:find("busy@demo%.test%s+450%s+deferred%s+retried through the outbox: "
+      .. "delivered on attempt 2 %(replies 450, 250%)"), r.out)
+    assert.truthy(r.out:find("421 twice"), r.out)
   end)
 
   it("reports as JSON, and leaves no server and no files behind", function()
@@ -450,6 +467,8 @@ describe("smtpkit demo", function()
     assert.is_true(doc.sent.tls)
     assert.are.equal("demo", doc.sent.auth)
     assert.are.equal(2, doc.outbox.delivered)
+    assert.are.equal(3, doc.outbox.messages[1].attempts)
+    assert.are.equal(2, doc.outbox.messages[2].attempts)
     local outcomes = {}
     for _, s in ipairs(doc.scripted) do outcomes[s.code] = s.outcome end
     assert.are.same({ [421] = "deferred", [450] = "deferred", [550] = "bounced", [552] = "bounced" },
@@ -473,5 +492,206 @@ describe("smtpkit demo", function()
     assert.are.equal(0, r.code, r.err)
     assert.truthy(r.out:find("== 1%. Classifying"))
     assert.is_nil(r.out:find("== 2%."))
+  end)
+end)
+
+describe("smtpkit outbox: states, refusals, retries (issue 9 review)", function()
+  local function send_args(server, to, extra)
+    local a = { "send", "--server", server, "--from", "me@smtpkit.test", "--subject", "hello",
+      "--text", "Hello.", "--timeout", "10" }
+    for _, t in ipairs(to) do a[#a + 1] = "--to"; a[#a + 1] = t end
+    for _, v in ipairs(extra or {}) do a[#a + 1] = v end
+    return a
+  end
+  local function words(s)
+    local t = {}
+    for w in s:gmatch("%S+") do t[#t + 1] = w end
+    return t
+  end
+
+  it("list --state rejects an unknown state with exit 2 and the valid states", function()
+    local dir = tmp() .. "/state-outbox"
+    servers.sh("mkdir -p " .. q(dir))
+    local r = smtpkit({ "outbox", "list", "--state", "bogus", "--outbox", dir })
+    assert_one_line(r, 2, "unknown state 'bogus'")
+    for _, st in ipairs({ "queued", "deferred", "delivered", "bounced", "unknown", "maybe_delivered" }) do
+      assert.truthy(r.err:find(st, 1, true), st .. " listed: " .. r.err)
+    end
+    local h = smtpkit({ "outbox", "--help" })
+    local state_help = h.out:match("\n%s+%-%-state <state>(.-)\n%s*%-%-")
+    assert.truthy(state_help and state_help:find("unknown"), h.out)
+    -- --server's help is right for run (required), not send's .eml words
+    local server_help = h.out:match("\n%s+%-%-server <host:port>(.-)\n%s*%-%-")
+    assert.truthy(server_help and server_help:find("required"), h.out)
+    assert.is_nil(server_help:find(".eml", 1, true), server_help)
+    assert.truthy(h.out:find("%-%-now"), h.out)
+    assert.truthy(h.out:find("never sends them"), h.out)
+  end)
+
+  it("records a deferred send's first attempt, backs off, and run --now forces the retry", function()
+    local srv = servers.scripted{ auth = { bob = "s3cret-pw" },
+      replies = { ["RCPT later@example.net"] = "450 4.2.1 too frequent connects, please try again later" } }
+    local dir = tmp() .. "/backoff-outbox"
+    local r = smtpkit(send_args("127.0.0.1:" .. srv.port, { "ok@example.net", "later@example.net" },
+      { "--tls", "none", "--user", "bob", "--allow-plaintext-auth", "--outbox", dir }),
+      { env = { SMTPKIT_PASSWORD = "s3cret-pw" } })
+    assert.are.equal(7, r.code, r.out .. r.err)
+    assert.are.equal(1, #srv:wait_messages(1), "delivered to ok@")
+    -- the hint repeats the options that reach this server, never the password
+    local hint = r.out:match("retry with: (smtpkit outbox run [^\n(]-)%s*%(")
+    assert.truthy(hint, r.out)
+    assert.are.equal("smtpkit outbox run --server 127.0.0.1:" .. srv.port .. " --tls none --user bob "
+      .. "--allow-plaintext-auth --timeout 10 --outbox " .. dir, hint)
+    assert.is_nil(r.out:find("s3cret", 1, true))
+    -- the attempt is recorded: deferred, 1 attempt, next try after the backoff
+    local l = smtpkit({ "outbox", "list", "--json", "--outbox", dir })
+    local doc = assert(json.decode(l.out))
+    assert.are.equal(1, #doc.messages)
+    local m = doc.messages[1]
+    assert.are.equal("deferred", m.state)
+    assert.are.equal(1, m.attempts)
+    assert.truthy(m.due > os.time() + 60, "backed off: due " .. m.due .. " now " .. os.time())
+    -- only the deferred recipient waits; the reply and its advice are kept
+    local show = smtpkit({ "outbox", "show", m.id, "--outbox", dir })
+    assert.are.equal(0, show.code, show.err)
+    assert.truthy(show.out:find("ok@example%.net%s+delivered"), show.out)
+    assert.truthy(show.out:find("later@example%.net%s+pending%s+450"), show.out)
+    assert.truthy(show.out:find("reduce_rate"), show.out)
+    -- dates, not epoch seconds
+    assert.truthy(show.out:find("\ncreated:%s+%d%d%d%d%-%d%d%-%d%d %d%d:%d%d:%d%dZ\n"), show.out)
+    assert.truthy(show.out:find("\ndue:%s+%d%d%d%d%-%d%d%-%d%d "), show.out)
+    assert.is_nil(show.out:find("\ncreated:%s+%d+%.?%d*\n"), show.out)
+    -- --state with nothing in it says so
+    local ld = smtpkit({ "outbox", "list", "--state", "delivered", "--outbox", dir })
+    assert.are.equal(0, ld.code, ld.err)
+    assert.truthy(ld.out:find("no messages in state delivered"), ld.out)
+    assert.is_nil(ld.out:find("empty"), ld.out)
+    -- the hint as printed: not due yet, nothing attempted
+    local a = words(hint)
+    table.remove(a, 1)
+    local run = smtpkit(a, { env = { SMTPKIT_PASSWORD = "s3cret-pw" } })
+    assert.are.equal(7, run.code, run.out .. run.err)
+    assert.truthy(run.out:find("this run: 0 attempted"), run.out)
+    -- --now: retried at once (deferred again by this server: a second attempt)
+    a[#a + 1] = "--now"
+    run = smtpkit(a, { env = { SMTPKIT_PASSWORD = "s3cret-pw" } })
+    assert.are.equal(7, run.code, run.out .. run.err)
+    assert.truthy(run.out:find("this run: 1 attempted"), run.out)
+    doc = assert(json.decode(smtpkit({ "outbox", "list", "--json", "--outbox", dir }).out))
+    assert.are.equal(2, doc.messages[1].attempts)
+  end)
+
+  it("outbox run exits 1 and counts a refused recipient of a partly delivered message", function()
+    local srv = servers.scripted{ tls = "starttls",
+      replies = { greeting = "421 4.7.0 mx.example.com Service not available, try again later" } }
+    local dir = tmp() .. "/partly-outbox"
+    local to = { "a@example.net", "gone@example.net", "c@example.net" }
+    local r = smtpkit(send_args("127.0.0.1:" .. srv.port, to, { "--cafile", servers.certs().ca,
+      "--outbox", dir }))
+    assert_one_line(r, 7, "queued in .*partly%-outbox .*next try .*retry with: smtpkit outbox run "
+      .. "%-%-server 127%.0%.0%.1:%d+ %-%-cafile %S+ %-%-timeout 10 %-%-outbox %S+partly%-outbox; "
+      .. "add %-%-now")
+    -- still 421 to the session: the message waits (exit 7, not 1)
+    assert_one_line(smtpkit({ "outbox", "run", "--now", "--server", "127.0.0.1:" .. srv.port,
+      "--cafile", servers.certs().ca, "--outbox", dir }), 7, "421 .*wait in the outbox")
+    spit(dir .. "/20260101T000000Z-00001-1.eml", "Subject: x\r\n\r\nx\r\n")
+    local srv2 = servers.scripted{ tls = "starttls",
+      replies = { ["RCPT gone@example.net"] = "550 5.1.1 <gone@example.net>: no such user" } }
+    local run = smtpkit({ "outbox", "run", "--now", "--server", "127.0.0.1:" .. srv2.port, "--cafile",
+      servers.certs().ca, "--outbox", dir })
+    assert.are.equal(1, run.code, run.out .. run.err)
+    assert.truthy(run.out:find("\ndelivered%s+1\n"), run.out)
+    assert.truthy(run.out:find("1 recipient refused"), run.out)
+    assert.truthy(run.out:find("refused: gone@example%.net %(%S+%): 550"), run.out)
+    assert.truthy(run.out:find("1 .eml file in .* not sent"), run.out)
+    assert.are.same({ "a@example.net", "c@example.net" }, srv2:wait_messages(1)[1].to)
+    local j = smtpkit({ "outbox", "run", "--json", "--server", "127.0.0.1:" .. srv2.port, "--cafile",
+      servers.certs().ca, "--outbox", dir })
+    assert.are.equal(0, j.code, j.out .. j.err)
+  end)
+
+  it("outbox show of an unknown id says it once", function()
+    local dir = tmp() .. "/show-outbox"
+    servers.sh("mkdir -p " .. q(dir))
+    local r = smtpkit({ "outbox", "show", "nosuchid", "--outbox", dir })
+    assert_one_line(r, 3, "no message nosuchid in the outbox")
+    local _, n = r.err:gsub("nosuchid", "")
+    assert.are.equal(1, n, r.err)
+  end)
+end)
+
+describe("smtpkit errors name the command's flags", function()
+  local function send_args(server, extra)
+    local a = { "send", "--server", server, "--from", "me@smtpkit.test", "--to", "rcpt@example.net",
+      "--subject", "hello", "--text", "Hello.", "--timeout", "10", "--outbox", tmp() }
+    for _, v in ipairs(extra or {}) do a[#a + 1] = v end
+    return a
+  end
+
+  it("a plaintext server: --tls none|opportunistic, and --allow-plaintext-auth for a login", function()
+    local srv = servers.scripted{ auth = { bob = "pw" } }
+    local r = smtpkit(send_args("127.0.0.1:" .. srv.port))
+    assert_one_line(r, 5, "%-%-tls none|opportunistic")
+    assert.is_nil(r.err:find('tls = "', 1, true), r.err)
+    r = smtpkit(send_args("127.0.0.1:" .. srv.port, { "--tls", "none", "--user", "bob" }),
+      { env = { SMTPKIT_PASSWORD = "pw" } })
+    assert_one_line(r, 5, "%-%-allow%-plaintext%-auth")
+    assert.is_nil(r.err:find("allow_plaintext_auth", 1, true), r.err)
+    r = smtpkit(send_args("127.0.0.1:" .. srv.port, { "--tls", "none", "--user", "bob",
+      "--allow-plaintext-auth" }), { env = { SMTPKIT_PASSWORD = "pw" } })
+    assert.are.equal(0, r.code, r.out .. r.err)
+    local doc = slurp("docs/cli.md")
+    for _, flag in ipairs({ "--insecure", "--allow-plaintext-auth", "--helo", "--now" }) do
+      assert.truthy(doc:find(flag, 1, true), flag .. " documented in docs/cli.md")
+    end
+  end)
+end)
+
+describe("smtpkit check-header --strict", function()
+  it("labels warnings as errors, as its summary counts them", function()
+    local header = '{"category": "a", "unknownkey": 1}'
+    local r = smtpkit({ "check-header", "-" }, { stdin = header })
+    assert.are.equal(0, r.code, r.out)
+    assert.truthy(r.out:find(":1:%d+: warning: unknownkey: "), r.out)
+    r = smtpkit({ "check-header", "--strict", "-" }, { stdin = header })
+    assert.are.equal(1, r.code, r.out)
+    assert.truthy(r.out:find(":1:%d+: error: unknownkey: "), r.out)
+    assert.is_nil(r.out:find("warning:", 1, true), r.out)
+  end)
+end)
+
+describe("smtpkit installed without its modules", function()
+  it("exits 69 with one line naming the missing Lua module, no traceback", function()
+    local dir = tmp() .. "/bin-only"
+    servers.sh("mkdir -p " .. q(dir) .. " && cp bin/smtpkit " .. q(dir .. "/smtpkit"))
+    local p = assert(io.popen("env LUA_PATH='/nonexistent/?.lua' LUA_PATH_5_4='/nonexistent/?.lua' "
+      .. LUA .. " " .. q(dir .. "/smtpkit") .. " classify 250 2>&1 >/dev/null; echo \"rc=$?\""))
+    local out = p:read("*a")
+    p:close()
+    assert.truthy(out:find("rc=69"), out)
+    local l = lines(out)
+    assert.are.equal(2, #l, out)
+    assert.truthy(l[1]:find("^smtpkit: .*'smtpkit%.cli' not found"), l[1])
+    assert.is_nil(out:find("traceback", 1, true))
+  end)
+
+  it("exits 69 with one line naming the C module that is not built", function()
+    local none = "/nonexistent/?.so"
+    local env = { SMTPKIT_BUILD = "/nonexistent", LUA_CPATH = none, LUA_CPATH_5_4 = none,
+      LUA_CPATH_5_3 = none }
+    for _, args in ipairs({ { "classify", "250 ok" }, { "check-header", "-" } }) do
+      local r = smtpkit(args, { env = env, stdin = "{}" })
+      assert_one_line(r, 69, "'smtpkit%.core' not found")
+    end
+  end)
+end)
+
+describe("LDoc comment separators", function()
+  it("are '-- ----' lines, which LDoc does not try to parse as definitions", function()
+    for _, f in ipairs({ "lua/smtpkit/message.lua", "lua/smtpkit/outbox.lua",
+      "lua/smtpkit/outbox_dir.lua" }) do
+      local text = assert(slurp(f))
+      assert.is_nil(text:find("\n%-%-%-%-%-%-%-%-%-%-%-+\n"), f .. " has a '-----------' line")
+    end
   end)
 end)

@@ -56,7 +56,7 @@ local CHUNK = 65536
 local SLICE = 57 * 768
 local MAXLINE = 998
 
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 -- Errors
 
 local error_mod
@@ -87,7 +87,7 @@ end
 
 local function invalid(message, extra) return fail("validation", message, extra) end
 
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 -- Small helpers
 
 local function check_type(v, types, what)
@@ -121,7 +121,7 @@ local function random_hex(n)
   return hex(b)
 end
 
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 -- Header folding
 
 -- Builds "Name: tokens\r\n" with the tokens joined by single spaces, each of
@@ -254,7 +254,7 @@ local function custom_header(name, value)
   return fold(name, tokens)
 end
 
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 -- Addresses
 
 local ATEXT = "[%w!#$%%&'*+/=?^_`{|}~%-]"
@@ -374,7 +374,7 @@ local function address_header(name, list)
   return fold(name, tokens)
 end
 
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 -- Date, Message-ID, MIME pieces
 
 local DAYS = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" }
@@ -458,7 +458,7 @@ local function param_header(name, value, params)
   return fold(name, tokens)
 end
 
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 -- Bodies
 
 local function has_long_line(s)
@@ -495,7 +495,7 @@ local function base64_size(n)
   return chars + 2 * math.floor((chars + 75) / 76)
 end
 
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 -- Parts
 
 local Message = {}
@@ -638,7 +638,7 @@ local function plan_node(node, plan, leaves)
   end
 end
 
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 -- Header names the composer writes itself, and the field that sets them.
 
 local OWNED = {
@@ -670,7 +670,7 @@ local function custom_headers(h)
   return list
 end
 
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 -- The constructor
 
 --- Makes a message; `message{...}` is the same call.
@@ -882,7 +882,7 @@ end
 
 setmetatable(M, { __call = function(_, o) return M.new(o) end })
 
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 -- Output
 
 --- `{from = address, to = {address, ...}}`: the envelope (to, cc and bcc,

@@ -55,7 +55,7 @@ function M.open(dir, opts)
   return setmetatable({ store = store, now = now, dir = type(dir) == "string" and dir or nil }, Outbox)
 end
 
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 -- Submitting
 
 -- The bare address of "Name <a@b>" or "a@b".
@@ -230,7 +230,7 @@ function Outbox:submit(msg)
   return rec.id
 end
 
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 -- Reading
 
 --- The record of message `id` (state, rcpts, history, ...), or nil, err.
@@ -322,7 +322,7 @@ function Outbox:purge(before, states)
   return n
 end
 
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 -- Running
 
 local function push_history(rec, h)
@@ -384,6 +384,59 @@ local function apply(self, rec, d, st, r, now)
   end
 end
 
+--- Records an attempt made outside `run` on a message just submitted (or
+-- waiting): e.g. a direct `client:send` whose recipients were deferred, then
+-- handed to the outbox. The policy's decision is applied as for an attempt
+-- of `run` (recipients delivered or refused are done, the others wait with
+-- the backoff; rate advice slows their domains down), and written.
+-- @tparam string id the message's id (state `queued` or `deferred`)
+-- @tparam table result what `client:send` returned: the result table, or the
+--   error table of `nil, err`
+-- @tparam[opt] table o `policy` (from `smtpkit.retry.policy`; default: the
+--   defaults with the outbox's clock), `rcpts` (the recipients of that
+--   attempt, used when `result` has no per-recipient entries; default: the
+--   message's pending recipients)
+-- @treturn table the decision (see `smtpkit.retry`), and the updated record;
+--   or nil, err (kind `not_found`, `conflict` when the message is not
+--   waiting, `locked`, `store`)
+function Outbox:record(id, result, o)
+  o = o or {}
+  if type(result) ~= "table" then error("outbox:record: result table expected", 2) end
+  local policy = o.policy or retry.policy{ now = self.now }
+  local lock, le = self.store:lock()
+  if not lock then return nil, le end
+  local ok, d, rec = pcall(function()
+    local r, e = self.store:get(id)
+    if not r then return nil, e end
+    if r.state ~= "queued" and r.state ~= "deferred" then
+      return nil, err("conflict", "outbox: message " .. id .. " is " .. tostring(r.state))
+    end
+    if next(policy:domains()) == nil then
+      local saved = self.store:get_state("domains")
+      if type(saved) == "table" then policy:load_domains(saved) end
+    end
+    local rcpts = o.rcpts
+    if not rcpts then
+      rcpts = {}
+      for _, rc in ipairs(r.rcpts) do
+        if rc.status == "pending" then rcpts[#rcpts + 1] = rc.address end
+      end
+    end
+    local t = policy.now()
+    for _, a in ipairs(rcpts) do policy:sent(retry.domain_of(a), t) end
+    local dec, st = policy:decide(result, r.retry, rcpts)
+    local prev = r.state
+    apply(self, r, dec, st, result, policy.now())
+    local uok, ue = self.store:update(r, prev)
+    if not uok then return nil, ue end
+    self.store:put_state("domains", policy:domains())
+    return dec, r
+  end)
+  lock:unlock()
+  if not ok then error(d, 0) end
+  return d, rec
+end
+
 -- Records left in `sending` by a process that died mid-send.
 local function recover(self, policy, now, summary)
   local stuck, e = self.store:list_stale(now)
@@ -422,7 +475,9 @@ local SESSION_ERRORS = { dns = true, connect = true, timeout = true, tls = true,
 --   `transport` (a module with `connect(opts)`, e.g. `require "smtpkit.resty"`;
 --   default `require "smtpkit"`), `connector` (a function(opts) returning a
 --   client, instead of `transport`), `on_result` (function(rec, decision)
---   called after each recorded attempt)
+--   called after each recorded attempt), `now` (true: an operator's forced
+--   retry: every `queued` or `deferred` message is due now, whatever its
+--   `due` time and its domains' pause or spacing; `max_age` still applies)
 -- @treturn table summary: `attempted`, `delivered`, `deferred`, `bounced`,
 --   `unknown`, `skipped` (due but their domain is paused or slowed),
 --   `expired`, `recovered`, `error` (the connection error that stopped the
@@ -457,7 +512,7 @@ function Outbox:_run_locked(o, policy)
     connector = function(opts) return transport.connect(opts) end
   end
   local limit = o.limit or math.huge
-  local due, de = self.store:list_due(now())
+  local due, de = self.store:list_due(o.now and math.huge or now())
   if not due then return nil, de end
 
   local client
@@ -488,6 +543,7 @@ function Outbox:_run_locked(o, policy)
         if rc.status == "pending" then
           local dom = retry.domain_of(rc.address)
           local rok, at = policy:ready(dom, t)
+          if o.now then rok = true end
           if rok then ready[#ready + 1] = rc.address
           elseif not wait_until or at < wait_until then wait_until = at end
         end

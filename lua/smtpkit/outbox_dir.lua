@@ -25,7 +25,7 @@ local M = {}
 local MAGIC = "smtpkit-outbox 1"
 local CHUNK = 65536
 
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 -- JSON (only for our own records: strings are byte strings; bytes >= 0x80
 -- pass through unchanged, control characters are escaped).
 
@@ -212,7 +212,7 @@ function M.decode(s)
   error(res, 0)
 end
 
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 -- Errors
 
 local err_mt = { __tostring = function(e) return e.message end }
@@ -223,7 +223,7 @@ local function err(kind, message, extra)
 end
 M.err = err
 
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 -- Durable writes
 
 -- Writes `parts` (strings, or functions returning the next chunk or nil)
@@ -298,7 +298,7 @@ local function valid_id(id)
   return type(id) == "string" and id:match("^[%w%-_%.]+$") ~= nil and #id <= 128 and id:sub(1, 1) ~= "."
 end
 
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 -- The store
 
 local Store = {}

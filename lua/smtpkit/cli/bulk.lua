@@ -159,16 +159,15 @@ function M.run(args)
     return c
   end
   local box
-  local function to_outbox(msg)
+  local function to_outbox(msg, attempt)
     if not box then
       local outbox = common.need("smtpkit.outbox", "the outbox (smtpkit.outbox)")
       local b, err = outbox.open(outbox_dir)
       if not b then common.fail_error(err, "opening the outbox " .. outbox_dir) end
       box = b
     end
-    local id, err = box:submit(msg)
-    if not id then common.fail_error(err, "outbox") end
-    return id
+    -- the attempt is recorded: the next run applies the backoff
+    return (common.queue_deferred(box, msg, attempt))
   end
 
   local tty = args.progress or (not args.json and common.isatty(2))
@@ -215,7 +214,7 @@ function M.run(args)
         entry.code, entry.text = r.code, send_cmd.reply_string(r)
         if result.maybe_delivered then entry.outcome = "unknown" entry.reason = "maybe_delivered" end
       end
-      if entry.outcome == "deferred" then entry.outbox_id = to_outbox(msg) end
+      if entry.outcome == "deferred" then entry.outbox_id = to_outbox(msg, result or err) end
     end
     local bucket = (entry.outcome == "delivered" or entry.outcome == "written") and "delivered"
       or entry.outcome == "deferred" and "deferred" or "failed"
@@ -245,7 +244,7 @@ function M.run(args)
       counts.deferred or 0, counts.failed or 0))
     if (counts.deferred or 0) > 0 then
       io.stdout:write("deferred messages are in the outbox ", outbox_dir,
-        ": smtpkit outbox run --server ", args.server, "\n")
+        ": smtpkit outbox run ", common.server_args_string(args), "\n")
     end
   end
   if (counts.failed or 0) > 0 then return common.EXIT.failure end

@@ -172,6 +172,7 @@ function M.check(text, strict)
     local p = {}
     for k, v in pairs(pr) do p[k] = v end
     p.severity = p.severity or (ok and "warning" or "error")
+    if strict then p.severity = "error" end  -- --strict: every warning is an error
     if not p.line then
       p.line, p.column = M.position(text, p.path)
     end

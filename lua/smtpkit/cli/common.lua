@@ -52,9 +52,32 @@ function M.exit_for_error(err)
   return "failure"
 end
 
+-- The library's messages name its Lua options (`tls = "implicit"`,
+-- `allow_plaintext_auth`, `cafile`); on the command line the user needs the
+-- flags. Each pair: a plain substring of the library's hint, its CLI words.
+local FLAG_HINTS = {
+  { 'use tls = "implicit" for port 465, or "opportunistic" to allow plaintext',
+    "use --tls implicit for port 465, or --tls none|opportunistic to allow plaintext" },
+  { "set allow_plaintext_auth to allow it",
+    "add --allow-plaintext-auth to allow it, testing only; or use --tls starttls|implicit" },
+  { "set cafile to the relay's CA bundle", "pass the relay's CA bundle with --cafile FILE" },
+  { "(verify = false)", "(--insecure)" },
+}
+
+--- Rewrites an smtpkit error message for the command line: hints that name
+-- Lua options name the command's flags instead.
+function M.cli_message(msg)
+  msg = tostring(msg)
+  for _, h in ipairs(FLAG_HINTS) do
+    local i, j = msg:find(h[1], 1, true)
+    if i then msg = msg:sub(1, i - 1) .. h[2] .. msg:sub(j + 1) end
+  end
+  return msg
+end
+
 --- Fails with an smtpkit error table (`nil, err` from the library).
 function M.fail_error(err, context)
-  local msg = tostring(type(err) == "table" and (err.message or err) or err)
+  local msg = M.cli_message(tostring(type(err) == "table" and (err.message or err) or err))
   if context and not msg:find(context, 1, true) then msg = context .. ": " .. msg end
   local kind = type(err) == "table" and err.kind or "error"
   M.fail(M.exit_for_error(err), msg, kind)
@@ -64,12 +87,20 @@ end
 function M.need(name, what)
   local ok, mod = pcall(require, name)
   if not ok then
-    -- "error loading module ... from file ...:" and, on the next line, why
-    local first = tostring(mod):gsub("\n%s*no file.*$", ""):gsub("%s*\n%s*", " ")
-    M.fail("unavailable", (what or name) .. " is not available in this build (" .. first .. ")",
-      "unavailable")
+    M.fail("unavailable", (what or name) .. " is not available in this build ("
+      .. M.require_error(mod) .. ")", "unavailable")
   end
   return mod
+end
+
+--- One line from a failed `require`'s message: "module 'x' not found" (not
+-- the list of every file tried), or the loader's own first line and reason.
+function M.require_error(e)
+  e = tostring(e)
+  local missing = e:match("module '([^']+)' not found")
+  if missing then return "module '" .. missing .. "' not found in package.path/cpath" end
+  -- "error loading module 'x' from file '...':" and, on the next line, why
+  return (e:gsub("\n%s*no file.*$", ""):gsub("\n%s*no field.*$", ""):gsub("%s*\n%s*", " "))
 end
 
 --- The smtpkit module, with a field check: fails if `field` is missing
@@ -388,9 +419,10 @@ end
 -- Server options (send, bulk, outbox run) -------------------------------------
 
 --- Adds the options that say how to reach an SMTP server to an argparse parser.
-function M.add_server_options(p)
-  p:option("--server", "SMTP server as host:port (port 587 if omitted). "
-    .. "Without it, messages are written to the outbox directory as .eml files.")
+-- `server_help` replaces the --server help (outbox run requires it).
+function M.add_server_options(p, server_help)
+  p:option("--server", server_help or ("SMTP server as host:port (port 587 if omitted). "
+    .. "Without it, messages are written to the outbox directory as .eml files."))
     :argname("<host:port>")
   p:option("--tls", "TLS mode: starttls, implicit, none or opportunistic "
     .. "(default: implicit on port 465, starttls otherwise).")
@@ -477,6 +509,44 @@ function M.server_opts(args)
     opts.password = pw
   end
   return opts
+end
+
+--- The server options of this command line as words for a later command
+-- (`smtpkit outbox run ...`): --server, --tls, --user, --cafile, --insecure,
+-- --allow-plaintext-auth, --timeout, --helo, --outbox. Never a password (it
+-- is never on the command line). Returns one shell-quoted string.
+function M.server_args_string(args)
+  local words = {}
+  local function add(flag, v)
+    words[#words + 1] = flag
+    if v ~= nil then
+      v = tostring(v)
+      words[#words + 1] = v:match("^[%w@%%+=:,./_-]+$") and v or M.shquote(v)
+    end
+  end
+  if args.server then add("--server", args.server) end
+  if args.tls then add("--tls", args.tls) end
+  if args.user then add("--user", args.user) end
+  if args.cafile then add("--cafile", args.cafile) end
+  if args.insecure then add("--insecure") end
+  if args.allow_plaintext_auth then add("--allow-plaintext-auth") end
+  if args.timeout then add("--timeout", args.timeout) end
+  if args.helo then add("--helo", args.helo) end
+  if args.outbox then add("--outbox", args.outbox) end
+  return table.concat(words, " ")
+end
+
+--- Hands a message a direct send deferred to the outbox, with that first
+-- attempt recorded through the retry policy (so the backoff and the
+-- domains' slow-down apply to the next `outbox run`). `attempt` is what the
+-- send returned (the result table, or the error table). Returns the id and
+-- the policy's decision (nil when recording failed, with the error third).
+function M.queue_deferred(box, msg, attempt)
+  local id, err = box:submit(msg)
+  if not id then M.fail_error(err, "outbox") end
+  local retry = M.need("smtpkit.retry", "retry policies (smtpkit.retry)")
+  local d, rerr = box:record(id, attempt, { policy = retry.policy() })
+  return id, d, rerr
 end
 
 --- A one-line human summary of a classification or result table.

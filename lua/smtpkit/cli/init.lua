@@ -102,7 +102,7 @@ function M.main(argv)
   local ok, cmd = pcall(load, name)
   if not ok then
     io.stderr:write("smtpkit ", name, ": cannot load the command: ",
-      tostring(cmd):match("^[^\n]*"), "\n")
+      common.require_error(cmd), "\n")
     return EXIT.unavailable
   end
   if not cmd then

@@ -126,6 +126,20 @@ function M.compose(fields)
   return msg
 end
 
+--- Opens the outbox directory `dir`, or fails with one line.
+function M.open_outbox(dir)
+  local outbox = common.need("smtpkit.outbox", "the outbox (smtpkit.outbox)")
+  local box, err = outbox.open(dir)
+  if not box then common.fail_error(err, "cannot open the outbox " .. dir) end
+  return box
+end
+
+--- ", next try at DATE" from a retry decision (empty without one).
+function M.next_try(d)
+  if type(d) ~= "table" or type(d.at) ~= "number" then return "" end
+  return ", next try " .. os.date("!%Y-%m-%d %H:%M:%SZ", math.floor(d.at))
+end
+
 local counter = 0
 --- Writes a message to `dir` as an .eml file; returns the path.
 function M.write_eml(msg, dir)
@@ -136,12 +150,22 @@ function M.write_eml(msg, dir)
   local tmp = path .. ".tmp"
   local fh, err = io.open(tmp, "wb")
   if not fh then common.fail("input", "cannot write " .. tmp .. ": " .. tostring(err), "io") end
-  local ok, werr
+  -- a file of the message's bytes that ends with a line break (CRLF), as
+  -- mail files do: the rendered message ends after its last body line
+  local ok, werr, last
   if type(msg.write) == "function" then
-    ok, werr = msg:write(fh)
+    local tail = ""
+    ok, werr = msg:write({ write = function(_, c)
+      tail = (tail .. c):sub(-2)
+      return fh:write(c)
+    end })
+    last = tail
   else
-    ok, werr = fh:write(msg:render())
+    local text = msg:render()
+    ok, werr = fh:write(text)
+    last = text:sub(-2)
   end
+  if ok and last ~= "\r\n" then ok, werr = fh:write("\r\n") end
   fh:close()
   if not ok then
     os.remove(tmp)
@@ -232,13 +256,11 @@ function M.run(args)
     local c = type(err) == "table" and err.kind == "server" and type(err.classification) == "table"
       and err.classification or nil
     if c and c.outcome == "deferred" then
-      local ok, outbox = pcall(require, "smtpkit.outbox")
-      local box = ok and outbox.open(outbox_dir) or nil
-      local id = box and box:submit(msg) or nil
-      if id then
-        common.fail("deferred", tostring(err.message) .. "; queued in " .. outbox_dir .. " as " .. id
-          .. " (smtpkit outbox run --server " .. args.server .. ")", "deferred")
-      end
+      local box = M.open_outbox(outbox_dir)
+      local id, d = common.queue_deferred(box, msg, err)
+      common.fail("deferred", common.cli_message(err.message) .. "; queued in " .. outbox_dir
+        .. " as " .. id .. M.next_try(d) .. " (retry with: smtpkit outbox run "
+        .. common.server_args_string(args) .. "; add --now to retry before then)", "deferred")
     end
     common.fail_error(err, ("%s:%d"):format(conn.host, conn.port))
   end
@@ -254,13 +276,9 @@ function M.run(args)
     elseif r.outcome ~= "delivered" then code = common.EXIT.failure end
   end
   if result.maybe_delivered then code = common.EXIT.failure end
-  local queued
+  local queued, decision
   if any_deferred then
-    local ok, outbox = pcall(require, "smtpkit.outbox")
-    if ok then
-      local box = outbox.open(outbox_dir)
-      queued = box and box:submit(msg) or nil
-    end
+    queued, decision = common.queue_deferred(M.open_outbox(outbox_dir), msg, result)
     if code == common.EXIT.ok then code = common.EXIT.deferred end
   end
   if args.json then
@@ -268,7 +286,8 @@ function M.run(args)
     for i, r in ipairs(rows) do list[i] = r end
     common.print_json({ ok = code == common.EXIT.ok, outcome = result.outcome,
       queue_id = result.queue_id, maybe_delivered = result.maybe_delivered,
-      recipients = list, outbox_id = queued })
+      recipients = list, outbox_id = queued, outbox_due = decision and decision.at or nil,
+      retry_command = queued and ("smtpkit outbox run " .. common.server_args_string(args)) or nil })
   else
     local t = {}
     for i, r in ipairs(rows) do
@@ -281,8 +300,9 @@ function M.run(args)
       io.stdout:write("no reply after the end of the message: it may have been delivered\n")
     end
     if queued then
-      io.stdout:write("deferred: queued in ", outbox_dir, " as ", tostring(queued),
-        "; retry with: smtpkit outbox run --server ", args.server, "\n")
+      io.stdout:write("deferred: queued in ", outbox_dir, " as ", tostring(queued), M.next_try(decision),
+        "; retry with: smtpkit outbox run ", common.server_args_string(args),
+        " (add --now to retry before then)\n")
     end
   end
   return code
