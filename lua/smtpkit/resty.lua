@@ -49,13 +49,13 @@ local TIMEOUT_GROUP = {
   data_block = "data", dot = "data",
 }
 
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 -- errors
 
 local new_error = E.new
 M.new_error = new_error
 
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 -- options
 
 local TLS_MODES = { starttls = true, implicit = true, none = true, opportunistic = true }
@@ -126,7 +126,7 @@ local function phase_timeout(o, phase, default)
   return t[phase] or t[TIMEOUT_GROUP[phase] or ""] or default or 300
 end
 
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 -- per-worker state: TLS sessions to resume, what a pool's connections are
 
 local tls_sessions, tls_session_count = {}, 0   -- pool/host key -> SSL session userdata
@@ -143,7 +143,7 @@ local function remember_tls_session(key, sess)
   tls_sessions[key] = sess
 end
 
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 -- TLS errors with their fix
 
 local function tls_error_message(o, err)
@@ -175,7 +175,7 @@ local function connect_error(o, err)
   return new_error("connect", ("cannot connect to %s:%d: %s"):format(o.host, o.port, e))
 end
 
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 -- the client
 
 local Client = {}
@@ -527,7 +527,7 @@ function M.connect(opts)
   return self
 end
 
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 -- messages: smtpkit.envelope, shared with smtpkit.client
 
 -- Turns msg into (envelope, body source: a function giving a chunk iterator
