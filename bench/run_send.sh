@@ -31,7 +31,10 @@ chmod 755 "$work"
 pids=()
 pf_dir=""
 cleanup() {
-  for p in "${pids[@]}"; do kill -KILL -- "-$p" 2>/dev/null || kill -KILL "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do
+    kill -KILL -- "-$p" 2>/dev/null || kill -KILL "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true   # reap it here, so bash prints no "Killed" line
+  done
   [ -n "$pf_dir" ] && bash spec/support/postfix.sh stop "$pf_dir" || true
   rm -rf "$work"
 }
