@@ -469,6 +469,18 @@ static int reply_context(const char *s, size_t i)
     return strchr(":;'\"(<[#>\r\n", s[i - 1]) != NULL;
 }
 
+/* Is the code at s[i] right after a DSN's "smtp;" (spaces allowed)? That
+ * code is the reply, whatever codes its text quotes later ("smtp; 554 4.4.7
+ * Message expired ... <421 4.4.0 ...>"). */
+static int after_smtp_type(const char *s, size_t i)
+{
+    static const char tag[] = "smtp;";
+    size_t n = sizeof tag - 1;
+    while (i > 0 && (s[i - 1] == ' ' || s[i - 1] == '\t'))
+        i--;
+    return i >= n && find_fragment(tag, n, s, i - n, i) != 0;
+}
+
 /* Position after the code, its separator, an enhanced code of the same
  * class (copied to enh), and spaces. */
 static size_t after_code(const char *s, size_t len, size_t i, int code, char *enh)
@@ -662,14 +674,15 @@ void smtpkit_classify(const char *s, size_t len, smtpkit_verdict *out)
         start++;
 
     /* The reply code: the first one followed by an enhanced code of its
-     * class, unless the input itself starts with a code. */
+     * class or right after a DSN's "smtp;", unless the input itself starts
+     * with a code. */
     for (i = start; i + 3 <= len; i++) {
         int code = code_at(s, len, i);
         if (!code)
             continue;
         enh[0] = '\0';
         after_code(s, len, i, code, enh);
-        if (enh[0]) {
+        if (enh[0] || after_smtp_type(s, i)) {
             chosen = i;
             break;
         }

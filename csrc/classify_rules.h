@@ -67,6 +67,7 @@ static const classify_phrase classify_phrases[] = {
     P("temporary local problem", TEMPORARY_FAILURE, 0),/* 451 */
     P("invalid/inactive user", USER_UNKNOWN, 0),       /* 553 */
     P("delayed bounce - unable to parse", UNKNOWN, 0), /* SendGrid's own placeholder */
+    P("spam reporting address", SUPPRESSED, 0),        /* SendGrid drop reason, before "spam" */
 
     /* Yahoo / AOL (senders.yahooinc.com/smtp-error-codes) */
     P("[tss04]", REPUTATION, 0),
@@ -78,6 +79,7 @@ static const classify_phrase classify_phrases[] = {
     P("[bl21]", BLOCKLISTED, 0),
     P("[bl22]", BLOCKLISTED, 0),
     P("[bl23]", BLOCKLISTED, 0),
+    P("[ph0", SPAM_CONTENT, 0),                       /* [PH01] content (phishing, malware links) */
     P("(554.30)", MAILBOX_DISABLED, 0),
     P("this mailbox is disabled", MAILBOX_DISABLED, 0),
     P("disabled or discontinued", MAILBOX_DISABLED, 0),
@@ -107,10 +109,19 @@ static const classify_phrase classify_phrases[] = {
     P("domain policy size per transaction", TOO_MANY_RECIPIENTS, 0),
     P("unusual rate of unsolicited mail", REPUTATION, 0),
     P("unusual rate of mail", REPUTATION, 0),
+    P("unusual rate of email", REPUTATION, 0),         /* 4.7.28 */
+    P("unusual rate of unsolicited", REPUTATION, 0),   /* 4.7.28, before "dkim"/"spf" in its text */
+    P("unusual amount of unsolicited", REPUTATION, 0), /* 4.7.28 */
+    P("not using a tls connection", TLS_REQUIRED, 0),  /* 4.7.29, before "rate limited" */
     P("low reputation", REPUTATION, 0),
-    P("likely unsolicited mail", SPAM_CONTENT, 0),
+    P("likely unsolicited", SPAM_CONTENT, 0),           /* ... mail / ... email */
     P("not rfc 5322 compliant", MESSAGE_INVALID, 0),
-    P("multiple addresses in from", MESSAGE_INVALID, 0),
+    P("multiple addresses in*from", MESSAGE_INVALID, 0), /* in the From: header */
+    P("messages missing a valid", MESSAGE_INVALID, 0), /* ... Message-ID:/From: header */
+    P("encoded-word syntax", MESSAGE_INVALID, 0),     /* before "spam" in its text */
+    P("unicode character in a disallowed header", MESSAGE_INVALID, 0),
+    P("recipient address*not a valid rfc", INVALID_ADDRESS, 0), /* 553 5.1.2 <.@gmail.com> */
+    P("empty helo", PROTOCOL_ERROR, 0),               /* 501 5.5.4 Empty HELO/EHLO argument */
     P("message is malformed", MESSAGE_INVALID, 0),
     P("exceeded google's message size", MESSAGE_TOO_LARGE, 0),
     P("content presents a potential security issue", VIRUS_DETECTED, 0),
@@ -133,6 +144,7 @@ static const classify_phrase classify_phrases[] = {
 
     /* Microsoft: Outlook.com, Exchange Online */
     P("banned sending ip", BLOCKLISTED, 0),            /* 5.7.606-649 */
+    P("banned sender", BLOCKLISTED, 0),                /* 5.7.511 (inside the 5.7.5xx throttling range) */
     P("(s3140)", BLOCKLISTED, 0),
     P("(s3150)", BLOCKLISTED, 0),
     P("(s3113)", BLOCKLISTED, 0),
@@ -140,10 +152,15 @@ static const classify_phrase classify_phrases[] = {
     P("(s3115)", BLOCKLISTED, 0),
     P("on our block list", BLOCKLISTED, 0),
     P("does not relay dynamically-assigned ip", POLICY, 0),
+    P("from dynamic ip", POLICY, 0),                   /* DY-001: before "unfortunately, messages from" */
     P("unfortunately, messages from", BLOCKLISTED, 0), /* SC-001/SC-004/OU-001 ... weren't sent */
     P("(s77714)", RATE_LIMITED, 0),                    /* 4.7.500 Server busy */
+    P("server busy. please try again later from", RATE_LIMITED, 0), /* 4.7.500 with any S-code */
     P("messages they can receive", RATE_LIMITED, RCPT),/* 5.2.122 */
     P("messages they can send", RATE_LIMITED, 0),      /* 5.2.121 */
+    P("limits for how many messages", RATE_LIMITED, 0),/* RP-001/RP-002 */
+    P("queue quota exceeded", RATE_LIMITED, RCPT),     /* 4.7.3 Organization queue quota exceeded */
+    P("message expired, connection", NETWORK_ERROR, 0),/* 5.4.316-318: the cause, not the expiry */
     P("rate limited due to ip reputation", REPUTATION, 0), /* 4.7.650/651 */
     P("traffic not accepted from this ip", REPUTATION, 0),
     P("tenant has exceeded threshold", REPUTATION, 0),
@@ -154,6 +171,7 @@ static const classify_phrase classify_phrases[] = {
     P("recipient addresses rejected : access denied", USER_UNKNOWN, 0),
     P("not authenticated for", POLICY, 0),             /* SenderNotAuthenticatedForGroup */
     P("notauthenticatedfor", POLICY, 0),
+    P("rst.authrequired", POLICY, 0),                  /* RESOLVER.RST.AuthRequired: a group restriction */
     P("rules.rejectmessage", POLICY, 0),
     P("does not allow external forwarding", POLICY, 0),
     P("barelinefeedsareillegal", MESSAGE_INVALID, 0),
@@ -167,6 +185,7 @@ static const classify_phrase classify_phrases[] = {
     P("[hm07]", POLICY, 0),
     P("[hm08]", POLICY, 0),
     P("inactive email address", USER_UNKNOWN, 0),
+    P("excessive volume", RATE_LIMITED, 0),            /* iCloud 421 4.7.1 Messages to ... deferred due to excessive volume */
 
     /* Comcast, Cox, Charter/Spectrum */
     P("must have a ptr record", REVERSE_DNS, 0),       /* sent with BL000000 */
@@ -178,6 +197,8 @@ static const classify_phrase classify_phrases[] = {
     P("aup#cxmxrt", RATE_LIMITED, 0),
     P("aup#cxrcpt", TOO_MANY_RECIPIENTS, 0),
     P("not our customer", USER_UNKNOWN, 0),
+    P("quota violation", MAILBOX_FULL, 0),             /* 552 5.1.1 ... extended quota violation */
+    P("boite du destinataire pleine", MAILBOX_FULL, 0),/* Orange OFR_417, sent as 552 5.1.1 */
 
     /* Mimecast, Proofpoint, Barracuda, Symantec */
     P("internal resource temporarily unavailable", GREYLISTED, 0), /* Mimecast greylisting */
@@ -189,6 +210,12 @@ static const classify_phrase classify_phrases[] = {
     P("ct ip reputation", REPUTATION, 0),
     P("ipcheck.proofpoint", BLOCKLISTED, 0),
     P("dnsbl-lookup", BLOCKLISTED, 0),
+    P("spoofed message", POLICY, 0),                   /* Barracuda anti-spoofing */
+    P("banned content", SPAM_CONTENT, 0),              /* Barracuda */
+    P("policy rejection", POLICY, 0),                  /* before the "recipient address rejected" hint */
+    P("as a relay", RELAY_DENIED, 0),                  /* Symantec: ... use me [...] as a relay */
+    P("block-send", POLICY, 0),                        /* Trend Micro BLOCK-SEND-ER */
+    P("rejected: inactive", MAILBOX_DISABLED, 0),      /* Rambler 540 */
 
     /* La Poste, Orange (LPN/OFR codes) */
     P("service refuse", POLICY, 0),
@@ -199,6 +226,9 @@ static const classify_phrase classify_phrases[] = {
     P("ib607", RATE_LIMITED, 0),
 
     /* Content blocklists name URLs in the message, not the sender */
+    P("sender address [*blocked using", BLOCKLISTED, 0), /* Postfix rhsbl_sender: the sender domain */
+    P("helo command [*blocked using", BLOCKLISTED, 0),   /* Postfix rhsbl_helo */
+    P("spamhaus dbl", SPAM_CONTENT, 0),                /* iCloud: a domain present in the DBL */
     P("blacklisted url", SPAM_CONTENT, 0),
     P("uribl", SPAM_CONTENT, 0),
     P("surbl", SPAM_CONTENT, 0),
@@ -235,6 +265,8 @@ static const classify_phrase classify_phrases[] = {
     P("mailbox full", MAILBOX_FULL, 0),
     P("mailbox is full", MAILBOX_FULL, 0),
     P("over quota", MAILBOX_FULL, 0),
+    P("overquota", MAILBOX_FULL, 0),
+    P("mailbox size limit", MAILBOX_FULL, 0),          /* before "size limit" */
     P("quota exceeded", MAILBOX_FULL, 0),
     P("exceeded storage", MAILBOX_FULL, 0),
     P("storage allocation", MAILBOX_FULL, 0),
@@ -292,6 +324,8 @@ static const classify_phrase classify_phrases[] = {
     P("sending too fast", RATE_LIMITED, 0),
     P("too fast", RATE_LIMITED, 0),
     P("sending rate", RATE_LIMITED, 0),
+    P("submission rate", RATE_LIMITED, 0),             /* Postfix anvil: Message submission rate ... */
+    P("too much mail", RATE_LIMITED, 0),               /* Postfix: Error: too much mail from <ip> */
     P("sending limit", RATE_LIMITED, 0),
     P("sending quota", RATE_LIMITED, 0),
     P("relay quota", RATE_LIMITED, 0),
@@ -385,6 +419,7 @@ static const classify_phrase classify_phrases[] = {
     P("rfc5322", MESSAGE_INVALID, 0),
     P("rfc 2822", MESSAGE_INVALID, 0),
     P("rfc2822", MESSAGE_INVALID, 0),
+    P("not rfc compliant", MESSAGE_INVALID, 0),        /* Yahoo: Headers are not RFC compliant */
     P("8-bit data", MESSAGE_INVALID, 0),
     P("8bit data", MESSAGE_INVALID, 0),
     P("bare linefeed", MESSAGE_INVALID, 0),
@@ -466,6 +501,7 @@ static const classify_phrase classify_phrases[] = {
     P("illegal alias", USER_UNKNOWN, 0),
     P("unknown or illegal", USER_UNKNOWN, 0),
     P("not a valid mailbox", USER_UNKNOWN, 0),
+    P("not a valid recipient", USER_UNKNOWN, 0),       /* AOL: delivery error: dd Not a valid recipient */
     P("no valid recipients", USER_UNKNOWN, 0),
     P("invalid final delivery", USER_UNKNOWN, 0),
     P("address couldn't be found", USER_UNKNOWN, 0),
@@ -479,7 +515,6 @@ static const classify_phrase classify_phrases[] = {
     P("mailbox has moved", USER_UNKNOWN, 0),
     P("not our user", USER_UNKNOWN, 0),
     P("no longer", USER_UNKNOWN, 0),
-    P("invalid address", USER_UNKNOWN, 0),
     P("rcp-p1", USER_UNKNOWN, 0),                      /* Facebook */
 
     /* Transport: loops, expiry, network */
@@ -543,6 +578,7 @@ static const classify_phrase classify_hints[] = {
     P("after mail from", SENDER_REJECTED, 0),
     P("after initial connection", POLICY, 0),
     P("recipient address rejected", USER_UNKNOWN, 0),
+    P("invalid address", USER_UNKNOWN, 0),             /* weak: X.1.3 in "501 5.1.3 Invalid address" wins */
     P("access denied", POLICY, 0),
     P("not allowed", POLICY, 0),
     P("prohibited", POLICY, 0),

@@ -137,6 +137,43 @@ describe("classify: real provider replies", function()
   end)
 end)
 
+describe("classify: an independent QA set of provider replies", function()
+  -- spec/data/provider_replies_extra.lua: replies collected from public lists
+  -- (smtp-field-manual, Gmail's, Yahoo's, Microsoft's, Apple's and Comcast's
+  -- pages, MTA wordings) and pasted the ways users paste them, with the
+  -- outcome, reason and (where it matters) action that classification.md's
+  -- decision rule gives.
+  local rows = dofile(data_path("provider_replies_extra.lua"))
+
+  it("has at least 100 of them, none already in the first table", function()
+    assert.is_true(#rows >= 100, #rows .. " rows")
+    local seen = {}
+    for _, r in ipairs(dofile(data_path("provider_replies.lua"))) do seen[r[1]] = true end
+    for _, r in ipairs(rows) do assert.is_nil(seen[r[1]], r[1]) end
+  end)
+
+  it("gives each its expected outcome, reason and action", function()
+    local bad = {}
+    for _, r in ipairs(rows) do
+      local v = smtpkit.classify(r[1])
+      if v.outcome ~= r[2] or v.reason ~= r[3] or (r[4] and v.action ~= r[4]) then
+        bad[#bad + 1] = ("%q: want %s/%s/%s, got %s/%s/%s"):format(r[1], r[2], r[3], r[4] or "-",
+          v.outcome, v.reason, v.action)
+      end
+      assert.is_true(OUTCOME[v.outcome] and REASON[v.reason] and ACTION[v.action], r[1])
+      assert.equal(v.outcome == "deferred", v.retry, r[1])
+    end
+    assert.equal(0, #bad, table.concat(bad, "\n"))
+  end)
+
+  it("keeps the address on a block of the sender", function()
+    for _, r in ipairs(rows) do
+      local v = smtpkit.classify(r[1])
+      if v.outcome == "blocked" then assert.are_not.equal("remove_address", v.action, r[1]) end
+    end
+  end)
+end)
+
 describe("classify: wrappings users meet", function()
   it("a DSN Diagnostic-Code", function()
     local v = smtpkit.classify("Diagnostic-Code: smtp; 550 5.1.1 <bob@example.org>: Recipient "
@@ -458,7 +495,8 @@ describe("classify: the LuaJIT FFI path gives the C binding's table", function()
   it("on every real provider reply", function()
     local inputs = {}
     for _, r in ipairs(dofile(data_path("provider_replies.lua"))) do inputs[#inputs + 1] = r[1] end
-    assert.is_true(#inputs >= 100)
+    for _, r in ipairs(dofile(data_path("provider_replies_extra.lua"))) do inputs[#inputs + 1] = r[1] end
+    assert.is_true(#inputs >= 200)
     check(inputs)
   end)
 
