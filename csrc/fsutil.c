@@ -112,3 +112,12 @@ int smtpkit_fs_unlock(int fd)
 {
     return close(fd);   /* closing the descriptor releases the flock */
 }
+
+int smtpkit_fs_mtime(const char *path, long long *mtime)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return -1;
+    *mtime = (long long)st.st_mtime;
+    return 0;
+}

@@ -34,4 +34,8 @@ int smtpkit_fs_listdir(const char *path, size_t max_entries,
 int smtpkit_fs_lock(const char *path, int wait);
 int smtpkit_fs_unlock(int fd);
 
+/* The last modification time of path, in whole seconds since the epoch, in
+ * *mtime (stat(2), following symbolic links). */
+int smtpkit_fs_mtime(const char *path, long long *mtime);
+
 #endif

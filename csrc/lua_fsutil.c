@@ -99,6 +99,16 @@ static int l_unlock(lua_State *L)
     return 1;
 }
 
+static int l_mtime(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    long long t;
+    if (smtpkit_fs_mtime(path, &t) != 0)
+        return push_errno(L, path, errno);
+    lua_pushnumber(L, (lua_Number)t);
+    return 1;
+}
+
 static const luaL_Reg lock_methods[] = {
     {"unlock", l_unlock},
     {NULL, NULL}
@@ -109,6 +119,7 @@ static const luaL_Reg functions[] = {
     {"mkdir", l_mkdir},
     {"listdir", l_listdir},
     {"lock", l_lock},
+    {"mtime", l_mtime},
     {NULL, NULL}
 };
 

@@ -58,15 +58,17 @@ end
 describe("outbox crash safety", function()
   teardown(function() servers.stop_all() end)
 
-  it("loses nothing and sends nothing twice when the sender is killed at random points", function()
-    local srv = servers.scripted{ delay = { EOD = 0.03 } }
+  -- One campaign: a server with `delays` per step, a kill `pause()` seconds
+  -- after each start.
+  local function campaign(delays, pause)
+    local srv = servers.scripted{ delay = delays }
     local dir = servers.tmpdir() .. "/outbox"
     local log = servers.tmpdir() .. "/worker.log"
     math.randomseed(os.time())
     local kills_in_flight = 0
     for i = 1, KILLS do
       local pid, done = start_worker(dir, srv, log, i)
-      socket.sleep(math.random() * 0.3)
+      socket.sleep(pause(i))
       if read(done) == "" then
         servers.sh("kill -KILL " .. pid)
         kills_in_flight = kills_in_flight + 1
@@ -131,5 +133,20 @@ describe("outbox crash safety", function()
     -- nothing is left half-way
     assert.same({}, ob:list("sending"))
     assert.same({}, ob:list("queued"))
+  end
+
+  it("loses nothing and sends nothing twice when the sender is killed at random points", function()
+    campaign({ EOD = 0.03 }, function() return math.random() * 0.3 end)
+  end)
+
+  it("holds with kills right after submitting, during connect and during DATA", function()
+    -- a slow greeting and a slow DATA/end of DATA; the kills come early
+    -- (within the submissions and the first connection) or land in the
+    -- greeting's or DATA's wait
+    campaign({ greeting = 0.05, DATA = 0.02, EOD = 0.05 }, function(i)
+      if i % 3 == 1 then return math.random() * 0.04 end      -- submitting
+      if i % 3 == 2 then return 0.04 + math.random() * 0.08 end -- connecting
+      return 0.1 + math.random() * 0.4                         -- sending
+    end)
   end)
 end)

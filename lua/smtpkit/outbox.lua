@@ -258,6 +258,15 @@ function Outbox:list(state)
   return self.store:list(state)
 end
 
+--- Message files the store cannot read as records (damaged outside the
+-- outbox), as a list of `{ id =, why = }`; `list` and `run` skip them (and
+-- `run`'s summary counts them in `damaged`). Stores without the method
+-- return an empty list.
+function Outbox:damaged()
+  if type(self.store.damaged) ~= "function" then return {} end
+  return self.store:damaged()
+end
+
 --- Suppression list: add, look up, remove, list.
 function Outbox:suppress(address, info)
   info = info or {}
@@ -480,7 +489,8 @@ local SESSION_ERRORS = { dns = true, connect = true, timeout = true, tls = true,
 --   `due` time and its domains' pause or spacing; `max_age` still applies)
 -- @treturn table summary: `attempted`, `delivered`, `deferred`, `bounced`,
 --   `unknown`, `skipped` (due but their domain is paused or slowed),
---   `expired`, `recovered`, `error` (the connection error that stopped the
+--   `expired`, `recovered`, `damaged` (message files that are not readable
+--   records, skipped: see `damaged()`), `error` (the connection error that stopped the
 --   run, if any); or nil, err (kind `locked` when another runner holds the
 --   outbox, or `store`)
 function Outbox:run(o)
@@ -514,6 +524,7 @@ function Outbox:_run_locked(o, policy)
   local limit = o.limit or math.huge
   local due, de = self.store:list_due(o.now and math.huge or now())
   if not due then return nil, de end
+  if type(self.store.last_damaged) == "table" then summary.damaged = #self.store.last_damaged end
 
   local client
   for _, rec in ipairs(due) do

@@ -5,7 +5,9 @@
 --     dir/msg/<id>         one file per message (below)
 --     dir/suppressed/<a>   one file per suppressed address (JSON)
 --     dir/state/<name>     small named JSON documents (the policy's domain table)
---     dir/tmp/             temporary files, renamed into place
+--     dir/tmp/             temporary files, renamed into place (those left
+--                          by a writer that died are removed by `open` after
+--                          an hour)
 --     dir/.lock            flock(2) held by the one runner
 --
 -- A message file is `smtpkit-outbox 1\n`, one line of JSON (the record), a
@@ -232,7 +234,7 @@ local function write_atomic(self, dir, name, parts)
   self.seq = self.seq + 1
   local tmp = ("%s/tmp/%s.%d.%s.tmp"):format(self.dir, name, self.seq, self.token)
   local f, e = io.open(tmp, "wb")
-  if not f then return nil, err("store", "outbox: cannot write " .. tmp .. ": " .. tostring(e)) end
+  if not f then return nil, err("store", "outbox: cannot write: " .. tostring(e)) end
   local ok, werr = true, nil
   for _, p in ipairs(parts) do
     if type(p) == "string" then
@@ -276,7 +278,42 @@ local function read_head(path)
     f:close()
     return nil, derr or "bad record"
   end
+  local bad = M.check_record(rec, path:match("([^/]*)$"))
+  if bad then
+    f:close()
+    return nil, "damaged record: " .. bad
+  end
   return rec, f
+end
+
+local STATES = { queued = true, sending = true, deferred = true, delivered = true, bounced = true,
+  unknown = true }
+
+--- Why a decoded record cannot be worked (nil when it can): the fields the
+-- outbox relies on, with the types it relies on. A file damaged outside the
+-- outbox (or written by another program) is skipped by `list` and counted by
+-- `damaged`, never allowed to stop a run.
+function M.check_record(rec, id)
+  if type(rec.id) ~= "string" or (id and rec.id ~= id) then return "id does not match its file name" end
+  if not STATES[rec.state] then return "unknown state " .. tostring(rec.state) end
+  if rec.due ~= nil and type(rec.due) ~= "number" then return "due is not a number" end
+  for _, k in ipairs({ "created", "updated", "attempts", "sending_since" }) do
+    if rec[k] ~= nil and type(rec[k]) ~= "number" then return k .. " is not a number" end
+  end
+  if type(rec.msg) ~= "table" then return "no msg table" end
+  if type(rec.rcpts) ~= "table" or #rec.rcpts == 0 then return "no recipients" end
+  for _, rc in ipairs(rec.rcpts) do
+    if type(rc) ~= "table" or type(rc.address) ~= "string" or type(rc.status) ~= "string" then
+      return "bad recipient entry"
+    end
+  end
+  if rec.history ~= nil and type(rec.history) ~= "table" then return "history is not a list" end
+  if rec.retry ~= nil and type(rec.retry) ~= "table" then return "retry state is not a table" end
+  if rec.retry and ((rec.retry.first ~= nil and type(rec.retry.first) ~= "number")
+    or (rec.retry.attempts ~= nil and type(rec.retry.attempts) ~= "number")) then
+    return "bad retry state"
+  end
+  return nil
 end
 
 local function hash32(s)
@@ -326,7 +363,27 @@ function M.open(dir)
     if not ok then return nil, err("store", "outbox: " .. e) end
   end
   local self = setmetatable({ dir = dir, seq = 0, token = random_token():sub(1, 8) }, Store)
+  self:sweep_tmp()
   return self
+end
+
+--- Temporary files older than this (seconds) belong to a write that never
+-- finished (its process died): `open` removes them. A live write takes far
+-- less, so a concurrent submitter's file is never touched.
+M.TMP_STALE = 3600
+
+--- Removes stale temporary files (see TMP_STALE); returns how many.
+function Store:sweep_tmp(now)
+  if not fs.mtime then return 0 end
+  now = now or os.time()
+  local names = fs.listdir(self.dir .. "/tmp")
+  local n = 0
+  for _, name in ipairs(names or {}) do
+    local path = self.dir .. "/tmp/" .. name
+    local t = name:sub(-4) == ".tmp" and fs.mtime(path)
+    if t and now - t > M.TMP_STALE and os.remove(path) then n = n + 1 end
+  end
+  return n
 end
 
 --- A new unique record id: time, then a counter of this store object, then
@@ -410,17 +467,28 @@ function Store:list(state)
   local names, e = fs.listdir(self.dir .. "/msg")
   if not names then return nil, err("store", "outbox: " .. e) end
   table.sort(names)
-  local out = {}
+  local out, damaged = {}, {}
   for _, id in ipairs(names) do
     if valid_id(id) then
       local rec, f = read_head(self.dir .. "/msg/" .. id)
       if rec then
         f:close()
         if state == nil or rec.state == state then out[#out + 1] = rec end
+      elseif f then
+        damaged[#damaged + 1] = { id = id, why = f }
       end
     end
   end
+  self.last_damaged = damaged
   return out
+end
+
+--- Message files that are not readable records (damaged outside the outbox,
+-- or another program's files), as `{ id =, why = }`: `list` skips them.
+function Store:damaged()
+  local _, e = self:list()
+  if e then return nil, e end
+  return self.last_damaged
 end
 
 --- Records left in `sending` by a runner that died. The directory store is

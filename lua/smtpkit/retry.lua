@@ -14,7 +14,8 @@
 -- * `deferred` (any 4xx), `too_many_recipients`, and errors of kind
 --   `connect`, `timeout`, `dns`, `network`, `protocol` are retried with
 --   exponential backoff: `min(cap, base * factor^(n-1))`, times a jitter
---   factor in `[1 - jitter, 1 + jitter)`.
+--   factor in `[1 - jitter, 1 + jitter)`, and at most `cap` again (the cap
+--   is a hard bound on the wait between two attempts).
 -- * 5xx replies to a message or a recipient are never retried. A `blocked`
 --   outcome also pauses the recipient's domain (`pause`, doubling while blocks
 --   repeat, up to `pause_cap`), so other mail to it waits instead of
@@ -88,9 +89,25 @@ function M.policy(opts)
       p[k] = v
     end
   end
-  if p.base <= 0 or p.factor < 1 or p.cap < p.base or p.jitter < 0 or p.jitter >= 1
-    or p.max_age <= 0 then
+  for k in pairs(opts) do
+    if M.defaults[k] == nil and k ~= "now" and k ~= "random" and k ~= "domains" then
+      error("retry.policy: unknown option " .. tostring(k), 2)
+    end
+  end
+  for k, v in pairs(M.defaults) do
+    local o = p[k]
+    local may_be_huge = k == "max_age" or k == "cap" or k == "slow_cap" or k == "pause_cap"
+    if type(v) == "number" and (o ~= o or o == -math.huge or (o == math.huge and not may_be_huge)) then
+      error(("retry.policy: %s must be a finite number"):format(k), 2)
+    end
+  end
+  if not (p.base > 0 and p.factor >= 1 and p.cap >= p.base and p.jitter >= 0 and p.jitter < 1
+    and p.max_age > 0) then
     error("retry.policy: need base > 0, factor >= 1, cap >= base, 0 <= jitter < 1, max_age > 0", 2)
+  end
+  if not (p.slow > 0 and p.slow_cap >= p.slow and p.pause > 0 and p.pause_cap >= p.pause
+    and p.history >= 1) then
+    error("retry.policy: need slow > 0, slow_cap >= slow, pause > 0, pause_cap >= pause, history >= 1", 2)
   end
   p.now = opts.now or os.time
   p.random = opts.random or math.random
@@ -351,7 +368,8 @@ function Policy:decide(result, state, rcpts)
       for a, v in pairs(d.recipients) do if v == "retry" then d.recipients[a] = "failed" end end
     else
       local delay = math.min(self.cap, self.base * self.factor ^ (st.attempts - 1))
-      delay = delay * (1 - self.jitter + 2 * self.jitter * self.random())
+      -- jittered, but never longer than the cap: the cap is the longest wait
+      delay = math.min(self.cap, delay * (1 - self.jitter + 2 * self.jitter * self.random()))
       local at = now + delay
       for a, v in pairs(d.recipients) do
         if v == "retry" then
@@ -362,7 +380,7 @@ function Policy:decide(result, state, rcpts)
       end
       if at > deadline then at = deadline end
       d.retry, d.give_up, d.at = true, false, at
-      d.why = ("retry in %s: %s"):format(M.duration(at - now), text_of(outcome, reason, code,
+      d.why = ("retry in %s: %s"):format(M.duration(at - now), text_of(d.outcome, d.reason, code,
         reply_text(result)))
       st.next = at
     end

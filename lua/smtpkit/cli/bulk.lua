@@ -113,6 +113,11 @@ function M.run(args)
   local tpl_text = common.read_file(args.template, "template")
   local csv_text = common.read_file(args.csv, "CSV file")
   local header, records = common.parse_csv(csv_text, csv_name)
+  if #records == 0 then
+    -- a header alone is a mistake (the wrong file, or an export cut short),
+    -- not "0 messages sent, success"
+    common.fail("input", ("malformed CSV: %s: no rows after the header row"):format(csv_name), "csv")
+  end
   local columns = {}
   for _, h in ipairs(header) do columns[h] = true end
   if not columns[args.column] then
@@ -144,6 +149,18 @@ function M.run(args)
     if not a or not a:match("^[^@%s]+@[^@%s]+$") then
       common.fail("input", ("malformed CSV: %s:%d: '%s' is not an address (row %d)")
         :format(csv_name, rec.line, tostring(a), i), "csv")
+    end
+  end
+  -- a field with a line break would make a header of its own: refused for
+  -- every row before the first message goes, not half-way through the run
+  local header_values = { { "From", from }, { "Subject", subject } }
+  for _, h in ipairs(extra) do header_values[#header_values + 1] = h end
+  for _, rec in ipairs(records) do
+    for _, h in ipairs(header_values) do
+      if h[2] and substitute(h[2], rec.fields):find("[\r\n]") then
+        common.fail("input", ("malformed CSV: %s:%d: a field used in the %s: header has a line break")
+          :format(csv_name, rec.line, h[1]), "csv")
+      end
     end
   end
   local smtpapi = send_cmd.smtpapi_from_args{ category = args.category,

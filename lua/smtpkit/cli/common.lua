@@ -46,8 +46,12 @@ function M.exit_for_error(err)
     return "tls"
   elseif kind == "auth" then
     return "auth"
-  elseif kind == "validation" then
+  elseif kind == "validation" or kind == "store" then
+    -- store: the outbox directory cannot be read or written
     return "input"
+  elseif kind == "locked" then
+    -- another `outbox run` holds the outbox: the messages still wait
+    return "deferred"
   end
   return "failure"
 end
@@ -129,7 +133,43 @@ local escapes = {
   ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f",
   ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t",
 }
+
+-- `s` with every byte that is not part of a well-formed UTF-8 sequence
+-- replaced by U+FFFD: server replies and headers may carry Latin-1 or other
+-- 8-bit bytes, and JSON output must be UTF-8 for any parser to read it.
+local function utf8_clean(s)
+  if not s:find("[\128-\255]") then return s end
+  local out, i, n = {}, 1, #s
+  while i <= n do
+    local c = s:byte(i)
+    local len = c < 0x80 and 1 or (c >= 0xC2 and c <= 0xDF) and 2 or (c >= 0xE0 and c <= 0xEF) and 3
+      or (c >= 0xF0 and c <= 0xF4) and 4 or 0
+    local ok = len > 0 and i + len - 1 <= n
+    if ok and len > 1 then
+      for k = i + 1, i + len - 1 do
+        local b = s:byte(k)
+        if b < 0x80 or b > 0xBF then ok = false break end
+      end
+      local c2 = s:byte(i + 1)
+      if ok and ((c == 0xE0 and c2 < 0xA0) or (c == 0xED and c2 > 0x9F) or (c == 0xF0 and c2 < 0x90)
+        or (c == 0xF4 and c2 > 0x8F)) then
+        ok = false   -- overlong forms, UTF-16 surrogates, beyond U+10FFFF
+      end
+    end
+    if ok then
+      out[#out + 1] = s:sub(i, i + len - 1)
+      i = i + len
+    else
+      out[#out + 1] = "\239\191\189"
+      i = i + 1
+    end
+  end
+  return table.concat(out)
+end
+M.utf8_clean = utf8_clean
+
 local function json_string(s)
+  s = utf8_clean(s)
   return '"' .. s:gsub('[%c"\\]', function(c)
     return escapes[c] or string.format("\\u%04x", c:byte())
   end) .. '"'

@@ -141,11 +141,16 @@ end
 
 --- Makes a temporary directory and returns its path.
 function M.tempdir(prefix)
-  local p = io.popen("mktemp -d /tmp/" .. (prefix or "smtpkit-demo") .. ".XXXXXX 2>/dev/null")
+  local base = os.getenv("TMPDIR")
+  if not base or base == "" then base = "/tmp" end
+  base = base:gsub("/+$", "")
+  if base == "" then base = "/" end
+  local p = io.popen("mktemp -d " .. common.shquote(base .. "/" .. (prefix or "smtpkit-demo") .. ".XXXXXX")
+    .. " 2>/dev/null")
   local dir = p and p:read("*l")
   if p then p:close() end
   if not dir or dir == "" then
-    common.fail("input", "cannot create a temporary directory in /tmp", "io")
+    common.fail("input", "cannot create a temporary directory in " .. base, "io")
   end
   return dir
 end

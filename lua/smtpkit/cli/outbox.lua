@@ -109,7 +109,7 @@ end
 local function do_list(args, dir)
   check_state(args.state)
   local ok_mod = pcall(require, "smtpkit.outbox")
-  local records = {}
+  local records, damaged = {}, {}
   local has_store = false
   if ok_mod then
     local fh = io.open(dir, "rb")
@@ -120,7 +120,13 @@ local function do_list(args, dir)
       local list, err = box:list(args.state)
       if not list then common.fail_error(err, "listing the outbox " .. dir) end
       records = list
+      damaged = box.damaged and box:damaged() or {}
     end
+  end
+  -- files that are not readable records are skipped by the outbox: say so
+  for _, d in ipairs(damaged) do
+    io.stderr:write(("smtpkit outbox: warning: %s/msg/%s is not a readable record (%s): skipped\n")
+      :format(dir, tostring(d.id), tostring(d.why)))
   end
   table.sort(records, function(a, b) return tostring(a.id) < tostring(b.id) end)
   local emls = args.state and {} or eml_files(dir)
@@ -130,7 +136,8 @@ local function do_list(args, dir)
       list[i] = { id = r.id, state = r.state, to = recipients_of(r), attempts = attempts_of(r),
         due = r.due, from = r.from, maybe_delivered = r.maybe_delivered }
     end
-    common.print_json({ outbox = dir, messages = list, eml = common.array(emls) })
+    common.print_json({ outbox = dir, messages = list, eml = common.array(emls),
+      damaged = common.array(damaged) })
     return common.EXIT.ok
   end
   if #records == 0 and #emls == 0 then
