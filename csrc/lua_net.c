@@ -17,15 +17,16 @@
  *   conn:send(envelope, body) -> result | nil, err, partial_result
  *     envelope = { from=, to = { "a@b", {address=, notify=, orcpt=}, ... },
  *                  size=, body_8bit=, long_lines=, dsn_ret=, dsn_envid= }
- *     (body_8bit nil: a string body is scanned for 8-bit bytes; other bodies
- *     count as 7 bit)
+ *     (body_8bit nil: a string body is scanned for 8-bit bytes; for other
+ *     bodies it stays unknown: BODY=8BITMIME when offered, else an 8-bit octet
+ *     fails the send before the end of data)
  *     body: a string, a Lua file handle (read in 16 KiB chunks from its
  *     current position) or a function returning the next chunk (nil: end).
  *     result = { ok=, complete=, outcome=, reason=, action=, retry=, explanation=,
  *       queue_id=, reply = {code=, enhanced=, text=, lines={...}} | nil,
  *       maybe_delivered=, accepted = n,
  *       recipients = { {address=, ok=, reply=, outcome=, reason=, action=,
- *                       retry=, pass=}, ... } }
+ *                       retry=, pass=, queue_id= (when ok: its pass's)}, ... } }
  *     err = { kind=, message=, reply= | nil, classification = {outcome=, reason=,
  *             action=, retry=, explanation=} | nil, phase = "mail"|... | nil,
  *             resendable = bool (true: nothing of the message reached the
@@ -196,6 +197,10 @@ static void push_result(lua_State *L, const smtpkit_result *r)
         push_verdict_fields(L, &x->verdict);
         lua_pushinteger(L, (lua_Integer)x->pass);
         lua_setfield(L, -2, "pass");
+        if (x->queue_id[0]) {
+            lua_pushstring(L, x->queue_id);
+            lua_setfield(L, -2, "queue_id");
+        }
         lua_rawseti(L, -2, (int)i + 1);
     }
     lua_setfield(L, -2, "recipients");
@@ -542,8 +547,9 @@ static int l_send(lua_State *L)
     env.nrcpt = n;
     env.size = (long long)opt_number(L, 2, "size", -1);
     env.body_8bit = opt_bool(L, 2, "body_8bit", -1);
-    if (env.body_8bit < 0)   /* not said: scan a string body, else 7 bit */
-        env.body_8bit = b.kind == 0 && has_8bit(b.s, b.slen);
+    if (env.body_8bit < 0 && b.kind == 0)   /* not said: scan a string body; a stream
+                                              * stays unknown (-1, see session.h) */
+        env.body_8bit = has_8bit(b.s, b.slen);
     env.pass_long_lines = opt_bool(L, 2, "long_lines", 0);
     env.dsn_ret = opt_string(L, 2, "dsn_ret");
     env.dsn_envid = opt_string(L, 2, "dsn_envid");

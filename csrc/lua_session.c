@@ -29,7 +29,9 @@
  *   s:abort(kind, msg)  -- a transport error (kind "connect", "tls", "dns", "timeout")
  *   s:begin(envelope)   -> true | nil, err (kind validation: nothing was sent)
  *     envelope = { from = "a@b" (or "" for <>), to = { "x@y", {address=, notify=,
- *                  orcpt=}, ... }, size = n, body_8bit = bool, long_lines = bool,
+ *                  orcpt=}, ... }, size = n, body_8bit = bool (nil: 7 bit; an
+ *                  8-bit body octet then fails the session before the end of
+ *                  data), long_lines = bool,
  *                  dsn_ret = "FULL"|"HDRS", dsn_envid = "..." }
  *   s:body(chunk [, i]) -> n: bytes of chunk consumed starting at index i (default
  *                          1); when fewer than remain, want is "write": send
@@ -42,7 +44,8 @@
  *       queue_id= (or nil), reply = {code=,enhanced=,text=,lines=} (or nil),
  *       maybe_delivered=, accepted = n,
  *       recipients = { {address=, ok=, reply= (or nil), outcome=, reason=, action=,
- *                       retry=, explanation=, pass=}, ... } }
+ *                       retry=, explanation=, pass=, queue_id= (when ok:
+ *                       its pass's)}, ... } }
  *   s:error()           -> err table or nil: { kind=, message=, reply= (or nil),
  *                          classification = {outcome=,reason=,action=,retry=,
  *                          explanation=} (or nil) }, metatable core.error_mt
@@ -496,7 +499,7 @@ static int l_begin(lua_State *L)
         return luaL_error(L, "envelope.size must be a number from 0 to 1e15");
     lua_pop(L, 1);
     env.size = size < 0 ? -1 : (long long)size;
-    env.body_8bit = opt_bool(L, 2, "body_8bit", 0);
+    env.body_8bit = opt_bool(L, 2, "body_8bit", 0);   /* nil: 7 bit, checked as it streams */
     env.pass_long_lines = opt_bool(L, 2, "long_lines", 0);
     env.dsn_ret = field_str(L, 2, "dsn_ret", &bad);
     env.dsn_envid = field_str(L, 2, "dsn_envid", &bad);
@@ -585,6 +588,10 @@ static int l_result(lua_State *L)
         set_verdict_fields(L, &rr->verdict);
         lua_pushinteger(L, (lua_Integer)rr->pass);
         lua_setfield(L, -2, "pass");
+        if (rr->queue_id[0]) {
+            lua_pushstring(L, rr->queue_id);
+            lua_setfield(L, -2, "queue_id");
+        }
         lua_rawseti(L, -2, (int)i + 1);
     }
     lua_setfield(L, -2, "recipients");

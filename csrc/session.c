@@ -7,6 +7,7 @@
 #include "data.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,7 @@ struct txn {
     size_t n;
     long long size;
     int body_8bit, pass_long, smtputf8;
+    int check_7bit;          /* no BODY=8BITMIME: an 8-bit body octet fails */
     /* the current pass (one SMTP transaction) */
     unsigned pass;
     int mail_state;          /* 0 unsent, 1 sent, 2 accepted, 3 refused */
@@ -1263,6 +1265,13 @@ static void reset_pass(struct txn *t)
 static int txn_pump(smtpkit_session *s);
 static int txn_settle(smtpkit_session *s);
 
+/* The address of a DSN orcpt: a caller may give it in the RFC 3461 form
+ * "rfc822;addr" too; the prefix is written once (ORCPT=rfc822;xtext). */
+static const char *orcpt_addr(const char *o)
+{
+    return ieq(o, strlen(o) < 7 ? strlen(o) : 7, "rfc822;") ? o + 7 : o;
+}
+
 int smtpkit_session_begin(smtpkit_session *s, const smtpkit_envelope *env)
 {
     struct txn *t = &s->t;
@@ -1300,7 +1309,7 @@ int smtpkit_session_begin(smtpkit_session *s, const smtpkit_envelope *env)
             return soft_error(s, SMTPKIT_ERR_VALIDATION,
                               "invalid DSN notify for recipient #%u: NEVER or a list of "
                               "SUCCESS, FAILURE, DELAY", (unsigned)i + 1);
-        if (r->orcpt && (!addr_ok(r->orcpt, SMTPKIT_SESSION_MAX_ADDRESS, 0)
+        if (r->orcpt && (!addr_ok(orcpt_addr(r->orcpt), SMTPKIT_SESSION_MAX_ADDRESS, 0)
                          || non_ascii(r->orcpt)))
             return soft_error(s, SMTPKIT_ERR_VALIDATION,
                               "invalid DSN orcpt for recipient #%u (an ASCII address)",
@@ -1319,7 +1328,7 @@ int smtpkit_session_begin(smtpkit_session *s, const smtpkit_envelope *env)
     if (utf8 && !(s->caps.flags & SMTPKIT_CAP_SMTPUTF8))
         return soft_error(s, SMTPKIT_ERR_VALIDATION,
                           "an address is not ASCII and the server does not offer SMTPUTF8");
-    if (env->body_8bit && !(s->caps.flags & SMTPKIT_CAP_8BITMIME))
+    if (env->body_8bit > 0 && !(s->caps.flags & SMTPKIT_CAP_8BITMIME))
         return soft_error(s, SMTPKIT_ERR_VALIDATION,
                           "the body has 8-bit octets and the server does not offer 8BITMIME "
                           "(encode the body as quoted-printable or base64)");
@@ -1343,7 +1352,7 @@ int smtpkit_session_begin(smtpkit_session *s, const smtpkit_envelope *env)
         const smtpkit_recipient *r = &env->rcpt[i];
         t->r[i].addr = arena_put(&a, r->address);
         t->r[i].notify = r->notify ? arena_put(&a, r->notify) : NULL;
-        t->r[i].orcpt = r->orcpt ? arena_put(&a, r->orcpt) : NULL;
+        t->r[i].orcpt = r->orcpt ? arena_put(&a, orcpt_addr(r->orcpt)) : NULL;
         t->r[i].st = R_TODO;
         t->res[i].address = t->r[i].addr;
         synth_verdict(&t->res[i].verdict, SMTPKIT_OUTCOME_UNKNOWN, SMTPKIT_REASON_UNKNOWN,
@@ -1353,7 +1362,9 @@ int smtpkit_session_begin(smtpkit_session *s, const smtpkit_envelope *env)
     t->envid = env->dsn_envid ? arena_put(&a, env->dsn_envid) : NULL;
     t->n = env->nrcpt;
     t->size = env->size;
-    t->body_8bit = env->body_8bit;
+    t->body_8bit = env->body_8bit > 0
+                   || (env->body_8bit < 0 && (s->caps.flags & SMTPKIT_CAP_8BITMIME));
+    t->check_7bit = !t->body_8bit;
     t->pass_long = env->pass_long_lines;
     t->smtputf8 = utf8;
     t->pass = 1;
@@ -1648,6 +1659,7 @@ static int on_dot(smtpkit_session *s, const smtpkit_reply *r)
     size_t i, next = 0;
     smtpkit_session_reply kept;
     smtpkit_verdict v;
+    char qid[SMTPKIT_SESSION_QUEUE_ID];
     int ok = r->code / 100 == 2;
 
     if (r->code / 100 != 2 && r->code / 100 != 4 && r->code / 100 != 5) {
@@ -1660,10 +1672,11 @@ static int on_dot(smtpkit_session *s, const smtpkit_reply *r)
     }
     keep_reply(&kept, &v, r);
     if (ok) {
+        parse_queue_id(r, qid);
         if (!t->have_ok) {
             t->have_ok = 1;
             copy_kept(&s->result.reply, &s->result.verdict, &kept, &v);
-            parse_queue_id(r, s->result.queue_id);
+            memcpy(s->result.queue_id, qid, sizeof qid);
         }
     } else {
         t->have_fail = t->pass_failed = 1;
@@ -1674,6 +1687,7 @@ static int on_dot(smtpkit_session *s, const smtpkit_reply *r)
             if (ok) {
                 t->r[i].st = R_OK;
                 t->res[i].ok = 1;
+                memcpy(t->res[i].queue_id, qid, sizeof qid);
             } else
                 rcpt_fail_with(s, i, &kept, &v);
         } else if (t->r[i].st == R_NEXT) {
@@ -1977,9 +1991,15 @@ void smtpkit_session_eof(smtpkit_session *s)
 
 void smtpkit_session_timeout(smtpkit_session *s)
 {
-    char what[80];
-    snprintf(what, sizeof what, "timed out waiting for the server");
-    lost(s, SMTPKIT_ERR_TIMEOUT, what);
+    /* A port that wants TLS from the first byte (465) says nothing to a
+     * client that waits for a plaintext greeting: say so. */
+    if (smtpkit_session_phase(s) == SMTPKIT_PHASE_GREETING && s->o.tls != SMTPKIT_TLS_IMPLICIT
+        && s->stage != ST_FAILED && s->stage != ST_DONE && s->stage != ST_QUIT)
+        fail(s, SMTPKIT_ERR_TIMEOUT, NULL, 0,
+             "timed out waiting for the server's greeting (phase greeting) - if this port "
+             "expects TLS from the first byte (like 465), set tls = \"implicit\"");
+    else
+        lost(s, SMTPKIT_ERR_TIMEOUT, "timed out waiting for the server");
 }
 
 void smtpkit_session_abort(smtpkit_session *s, smtpkit_error_kind kind, const char *message)
@@ -1999,6 +2019,21 @@ void smtpkit_session_abort(smtpkit_session *s, smtpkit_error_kind kind, const ch
 
 /* --- body ---------------------------------------------------------------- */
 
+/* 1 when buf[0..n) has an octet >= 0x80; eight bytes at a time. */
+static int has_8bit(const char *buf, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)buf;
+    uint64_t acc = 0, w;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&w, p + i, 8);
+        acc |= w;
+    }
+    for (; i < n; i++)
+        acc |= p[i];
+    return (acc & UINT64_C(0x8080808080808080)) != 0;
+}
+
 int smtpkit_session_body(smtpkit_session *s, const char *buf, size_t len, size_t *used)
 {
     size_t room, in_used = 0, out_used = 0;
@@ -2015,6 +2050,14 @@ int smtpkit_session_body(smtpkit_session *s, const char *buf, size_t len, size_t
     if (room >= 2 && len > 0) {
         st = smtpkit_data_encode(&s->enc, buf, len, &in_used, s->out + s->out_len, room,
                                  &out_used);
+        if (s->t.check_7bit && has_8bit(buf, in_used))
+            return fail(s, SMTPKIT_ERR_VALIDATION, NULL, 0,
+                        "the body has 8-bit octets and BODY=8BITMIME was not sent (%s); "
+                        "the message was not sent",
+                        (s->caps.flags & SMTPKIT_CAP_8BITMIME)
+                            ? "the caller said the body is 7 bit: set body_8bit = true"
+                            : "the server does not offer 8BITMIME: encode the body as "
+                              "quoted-printable or base64");
         s->out_len += out_used;
         *used = in_used;
         if (st != SMTPKIT_DATA_OK)

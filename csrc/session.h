@@ -264,7 +264,7 @@ void smtpkit_session_abort(smtpkit_session *s, smtpkit_error_kind kind, const ch
 typedef struct smtpkit_recipient {
     const char *address;     /* without <>; required */
     const char *notify;      /* DSN NOTIFY ("NEVER", "SUCCESS,FAILURE,DELAY") or NULL */
-    const char *orcpt;       /* DSN original recipient (an address) or NULL:
+    const char *orcpt;       /* DSN original recipient (an address, or "rfc822;addr") or NULL:
                               * sent as ORCPT=rfc822;<xtext> */
 } smtpkit_recipient;
 
@@ -274,9 +274,14 @@ typedef struct smtpkit_envelope {
     size_t nrcpt;                  /* 1 .. SMTPKIT_SESSION_MAX_RCPT */
     long long size;                /* encoded body octets when known, else -1:
                                     * SIZE= when the server offers SIZE */
-    int body_8bit;                 /* the body has 8-bit octets: BODY=8BITMIME,
+    int body_8bit;                 /* 1: the body has 8-bit octets: BODY=8BITMIME,
                                     * a validation error if not offered (encode
-                                    * the body to 7 bit and pass 0 instead) */
+                                    * the body to 7 bit and pass 0 instead);
+                                    * 0: 7 bit; -1: not known (a stream):
+                                    * BODY=8BITMIME when offered. When no
+                                    * BODY=8BITMIME was sent, an 8-bit octet in
+                                    * the body fails the session (kind
+                                    * validation) before the end of data */
     int pass_long_lines;           /* 1: body lines over 998 octets pass as is */
     const char *dsn_ret;           /* "FULL" / "HDRS" or NULL (when DSN offered) */
     const char *dsn_envid;         /* DSN ENVID (xtext-encoded here) or NULL */
@@ -329,6 +334,9 @@ typedef struct smtpkit_rcpt_result {
                                      * without its reply: unknown, maybe delivered.
                                      * verdict.text points into reply.text */
     unsigned pass;                  /* the SMTP transaction (1, 2...) that carried it */
+    char queue_id[SMTPKIT_SESSION_QUEUE_ID]; /* the queue id the end-of-data reply of
+                                     * its pass named, when ok; else "" (a message
+                                     * sent in several passes has one per pass) */
 } smtpkit_rcpt_result;
 
 typedef struct smtpkit_result {

@@ -1200,3 +1200,34 @@ describe("session engine", function()
     end)
   end)
 end)
+
+describe("session engine (adversarial review)", function()
+  it("a body said to be 7 bit that has an 8-bit octet fails before its end of data", function()
+    for _, e8 in ipairs { false, "nil" } do
+      local extra = e8 == "nil" and {} or { body_8bit = e8 }
+      local body = "Subject: x\r\n\r\nabc\r\ncaf\195\169\r\n"
+      local r = run({}, {}, { { env = env(nil, extra), body = body } }, { chunk = 3 })
+      assert.equal("failed", r.want)
+      assert.equal("validation", r.err.kind)
+      assert.truthy(tostring(r.err.message):find("8-bit", 1, true))
+      assert.equal(0, #r.srv.messages)   -- no end of data: nothing delivered
+      for _, l in ipairs(r.srv.log) do assert.is_nil(l:find("BODY=8BITMIME", 1, true)) end
+    end
+  end)
+
+  it("a 7-bit body said to be 7 bit still goes, without BODY=", function()
+    local r = run({}, {}, { { env = env(nil, { body_8bit = false }), body = "Subject: x\r\n\r\nabc\r\n" } },
+      { chunk = 2 })
+    assert.is_true(r.results[1].ok)
+    assert.equal("MAIL FROM:<sender@example.org>", r.srv.log[2])
+  end)
+
+  it("a DSN orcpt given with its rfc822; prefix gets the prefix once", function()
+    local r = run({}, {}, { { env = env({ { address = "a@x", orcpt = "rfc822;o+1@x" },
+      { address = "b@x", orcpt = "RFC822;b@x" }, { address = "c@x", orcpt = "c@x" } }) } })
+    assert.is_true(r.results[1].ok)
+    assert.equal("RCPT TO:<a@x> ORCPT=rfc822;o+2B1@x", r.srv.log[3])
+    assert.equal("RCPT TO:<b@x> ORCPT=rfc822;b@x", r.srv.log[4])
+    assert.equal("RCPT TO:<c@x> ORCPT=rfc822;c@x", r.srv.log[5])
+  end)
+end)

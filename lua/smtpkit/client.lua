@@ -86,7 +86,16 @@ function M.connect(opts)
   check(opts.host, "string", "option 'host'")
   if opts.port ~= nil then check(opts.port, "number", "option 'port'") end
   if opts.max_messages ~= nil then check(opts.max_messages, "number", "option 'max_messages'") end
-  if opts.timeouts ~= nil then check(opts.timeouts, "table", "option 'timeouts'") end
+  if opts.timeouts ~= nil then
+    check(opts.timeouts, "table", "option 'timeouts'")
+    for k, v in pairs(opts.timeouts) do
+      -- 0 or less would mean no deadline at all: a mistake, not a choice
+      if type(v) ~= "number" or v <= 0 or v ~= v then
+        error(("option 'timeouts.%s' must be a number of seconds > 0, not %s"):format(
+          tostring(k), tostring(v)), 2)
+      end
+    end
+  end
   net = net or require "smtpkit.net"
   local port = opts.port or 587
   local tls = opts.tls or (port == 465 and "implicit" or "starttls")
@@ -123,6 +132,7 @@ function Client:_open()
   if not conn then return nil, wrap(err) end
   self.conn = conn
   self.sent = 0
+  self.opened = os.time()
   self.connections = self.connections + 1
   return true
 end
@@ -144,7 +154,9 @@ end
 --   message from smtpkit.message.
 -- @treturn table result `{ok=, outcome=, reason=, action=, retry=,
 --   explanation=, queue_id=, reply=, maybe_delivered=, accepted=,
---   recipients = {{address=, ok=, reply=, outcome=, reason=, action=, retry=}, ...}}`
+--   recipients = {{address=, ok=, reply=, outcome=, reason=, action=, retry=,
+--   pass=, queue_id=}, ...}}` (queue_id: the one of the transaction that
+--   carried that recipient: a "too many recipients" split makes several)
 --   (also when the server refused the message: ok = false); or nil, err when
 --   the message could not be handed over (connection, TLS, validation...).
 --   A result whose end-of-data reply never came has outcome "unknown" and
@@ -169,8 +181,12 @@ function Client:_send(env, body)
     if not ok then return nil, err end
     fresh = true
   end
+  -- idle: the connection waited since its last message, or since it opened
+  -- (a 421 or EOF to a connection opened a moment ago is a refusal, not an
+  -- idle timeout: no second connection then)
+  local idle = not fresh and (self.sent > 0 or os.time() - self.opened >= 2)
   local res, err, partial = self.conn:send(env, body)
-  if not res and err and err.resendable and not fresh then
+  if not res and err and err.resendable and idle then
     -- the server closed the idle connection (EOF or 421 before MAIL was
     -- answered): nothing of this message reached it, so send it again once
     self:_drop()

@@ -106,6 +106,10 @@ function M.smtpapi_header(value)
   return "X-SMTPAPI: " .. text .. "\r\n"
 end
 
+--- Recipients per message at most (the engine's SMTPKIT_SESSION_MAX_RCPT):
+-- more is a validation error before anything is sent.
+M.MAX_RCPT = 1000
+
 --- True when msg is a composed message (smtpkit.message).
 local function composed(msg)
   return type(msg.envelope) == "function" and type(msg.chunks) == "function"
@@ -119,8 +123,10 @@ end
 --   JSON text or builder: validated, encoded and put on top), `body_8bit`;
 --   or a composed message from smtpkit.message.
 -- @treturn table|nil the envelope for the engine: `{from=, to={...}, size=,
---   body_8bit=}`; body_8bit is nil for a string body (the transport scans
---   it), a boolean otherwise
+--   body_8bit=}`; body_8bit is the caller's (or the composed message's)
+--   word, else nil: the transport scans a string body, and a streamed one
+--   stays unknown (BODY=8BITMIME when offered; otherwise an 8-bit octet
+--   fails the send before its end of data)
 -- @return the body: a string, a file handle (read from its current
 --   position) or an iterator function; or the error (kind validation)
 -- @treturn function|nil again: returns the body anew, from its first byte,
@@ -131,6 +137,10 @@ function M.prepare(msg)
   M.check(msg, "table", "message", 2)
   if composed(msg) then
     local env = msg:envelope()
+    if type(env.to) == "table" and #env.to > M.MAX_RCPT then
+      return E.fail("validation", ("the message has %d recipients (to, cc, bcc): at most %d per "
+        .. "message; split the list into several messages"):format(#env.to, M.MAX_RCPT))
+    end
     local size = type(msg.size) == "function" and msg:size() or nil
     return { from = env.from or "", to = env.to, size = size,
       body_8bit = msg.eightbit and true or false },
@@ -142,6 +152,10 @@ function M.prepare(msg)
   M.addr_list(msg.cc, "message 'cc'", env.to)
   M.addr_list(msg.bcc, "message 'bcc'", env.to)
   if #env.to == 0 then return E.fail("validation", "the message has no recipient (to, cc, bcc)") end
+  if #env.to > M.MAX_RCPT then
+    return E.fail("validation", ("the message has %d recipients (to, cc, bcc): at most %d per "
+      .. "message; split the list into several messages"):format(#env.to, M.MAX_RCPT))
+  end
   local body = msg.body
   local bt = type(body)
   local is_file = io.type(body) == "file"
@@ -171,7 +185,6 @@ function M.prepare(msg)
     env.size = #body
     return env, body, function() return body end
   end
-  env.body_8bit = env.body_8bit or false
   if not prefix then
     if is_file then
       local start = body:seek()

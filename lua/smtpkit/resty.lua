@@ -81,6 +81,13 @@ local function normalise_opts(opts)
   end
   if opts.backlog ~= nil and opts.backlog ~= false then check_type(opts.backlog, "number", "backlog", 3) end
   check_type(opts.timeouts, "table", "timeouts", 3)
+  for k, v in pairs(opts.timeouts or {}) do
+    -- 0 or less would mean no deadline at all: a mistake, not a choice
+    if type(v) ~= "number" or v <= 0 or v ~= v then
+      error(("smtpkit.resty: option timeouts.%s must be a number of seconds > 0, not %s"):format(
+        tostring(k), tostring(v)), 3)
+    end
+  end
   check_type(opts.trace, "function", "trace", 3)
   if opts.host == nil then error("smtpkit.resty: option host is required", 3) end
 
@@ -535,7 +542,9 @@ end
 local function prepare(msg)
   local env, body, again = envelope.prepare(msg)
   if not env then return nil, body end
-  if env.body_8bit == nil then   -- a string body: the engine needs to know
+  if env.body_8bit == nil and type(body) == "string" then
+    -- a string body is scanned; a streamed one stays unknown (nil): see
+    -- transact
     env.body_8bit = body:find("[\128-\255]") ~= nil
   end
   return env, envelope.source(body, again)
@@ -552,7 +561,14 @@ end
 
 local function transact(self, env, source)
   local s = self.session
+  local said = env.body_8bit
+  if said == nil then
+    -- a streamed body of unknown 8-bitness: BODY=8BITMIME when offered;
+    -- otherwise 7 bit, and the engine fails the send on an 8-bit octet
+    env.body_8bit = s:capabilities()["8bitmime"] == true
+  end
   local ok, err = s:begin(env)
+  env.body_8bit = said
   if not ok then return nil, err end   -- validation: nothing was sent, still ready
   restart_phase(self)
   local want = send_body(self, source)

@@ -16,6 +16,9 @@ CONFIG keys (all optional except ready_file and out_dir):
   auth         {"user": "password", ...}: AUTH PLAIN LOGIN (after TLS if a
                cert is set, else in plain text)
   xoauth2      {"user": "token", ...}: AUTH XOAUTH2 too
+  xoauth2_challenge  true: a wrong XOAUTH2 token gets Gmail's 334 base64
+               JSON challenge first (the client's answer goes to
+               out_dir/xoauth2_answer), then 535
   pipelining   default true: add PIPELINING to EHLO (aiosmtpd does not itself)
   enhanced     default true: add ENHANCEDSTATUSCODES to EHLO
   ehlo_extra   list of extra EHLO keywords
@@ -147,6 +150,13 @@ async def auth_XOAUTH2(server, args):
     parts = dict(p.split("=", 1) for p in raw.split("\x01") if "=" in p)
     user, tok = parts.get("user"), parts.get("auth", "")
     ok = user in tokens and tok == "Bearer " + tokens[user]
+    if not ok and CFG.get("xoauth2_challenge"):
+        # Gmail's way: a 334 with a base64 JSON error; the client answers
+        # with an empty line, then gets the 535
+        err = '{"status":"401","schemes":"bearer","scope":"https://mail.google.com/"}'
+        resp = await server.challenge_auth(err, encode_to_b64=True)
+        with open(os.path.join(CFG["out_dir"], "xoauth2_answer"), "wb") as f:
+            f.write(resp if isinstance(resp, bytes) else str(resp).encode())
     return AuthResult(success=ok, handled=False, auth_data=user)
 
 

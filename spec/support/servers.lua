@@ -36,7 +36,8 @@
 --       after STARTTLS; relaying needs AUTH unless opts.open), srv.smtps_port
 --       (implicit TLS), srv.user / srv.password (opts.user, opts.password),
 --       srv.ca (the CA file that verifies its certificate; opts.cert/opts.key
---       choose another server certificate). srv:messages() -> list of
+--       choose another server certificate; opts.main: extra main.cf lines,
+--       e.g. "message_size_limit = 4000"). srv:messages() -> list of
 --       {queue_id=, from=, to={...}, data=bytes} (LF line ends, Postfix's
 --       Received: header first; one entry per queue id, recipients merged;
 --       bounces, whose from is "MAILER-DAEMON", are left out);
@@ -340,7 +341,8 @@ function M.postfix(opts)
       if s.watchdog then kill_group(s.watchdog) end
       sh("bash " .. q(here .. "/postfix.sh") .. " stop " .. q(s.dir))
     end }
-  local out, ok = sh("bash " .. q(here .. "/postfix.sh") .. " start " .. q(d) .. " " .. port .. " "
+  local env = opts.main and ("POSTFIX_EXTRA_MAIN=" .. q(opts.main) .. " ") or ""
+  local out, ok = sh(env .. "bash " .. q(here .. "/postfix.sh") .. " start " .. q(d) .. " " .. port .. " "
     .. sport .. " " .. q(opts.cert or c.server_cert) .. " " .. q(opts.key or c.server_key) .. " "
     .. q(user) .. " " .. q(password) .. (opts.open and " open" or ""))
   if not ok then
