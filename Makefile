@@ -86,7 +86,8 @@ $(CORE_SO): $(CORE_OBJ)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS_SO) -o $@ $^ $(CJSON_LIBS) $(LDFLAGS)
 
-$(NET_SO): $(NET_OBJ) $(filter-out $(BUILD)/obj/lua_%,$(CORE_OBJ))
+# (lua_result and lua_reply build the result tables both transports return)
+$(NET_SO): $(NET_OBJ) $(filter-out $(BUILD)/obj/lua_%,$(CORE_OBJ)) $(BUILD)/obj/lua_result.o $(BUILD)/obj/lua_reply.o
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS_SO) -o $@ $^ $(CJSON_LIBS) $(SSL_LIBS) $(LDFLAGS)
 

@@ -10,6 +10,7 @@
 
 #include "lua_compat.h"
 #include "reply.h"
+#include "session.h"
 
 LUALIB_API int luaopen_smtpkit_core(lua_State *L);
 
@@ -22,5 +23,14 @@ void smtpkit_lua_open_fsutil(lua_State *L);
 
 /* Pushes {code=, enhanced=, lines={...}, text=} for r (lua_reply.c). */
 void smtpkit_lua_push_reply(lua_State *L, const smtpkit_reply *r);
+
+/* The tables every transport gives users (lua_result.c): a send's result,
+ * an engine error {kind, message, reply?, classification?} (no metatable:
+ * the caller sets it), a reply kept by the engine, and the verdict's
+ * outcome/reason/action/retry/explanation set on the table on top. */
+void smtpkit_lua_push_result(lua_State *L, const smtpkit_result *r);
+void smtpkit_lua_push_session_error(lua_State *L, const smtpkit_error *e);
+void smtpkit_lua_push_kept_reply(lua_State *L, const smtpkit_session_reply *r);
+void smtpkit_lua_set_verdict(lua_State *L, const smtpkit_verdict *v);
 
 #endif

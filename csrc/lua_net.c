@@ -45,7 +45,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "lua_compat.h"
+#include "lua_bindings.h"
 #include "net.h"
 
 #define CONN_MT "smtpkit.net.conn"
@@ -118,92 +118,14 @@ static void set_bool(lua_State *L, const char *k, int v)
     lua_setfield(L, -2, k);
 }
 
-static void push_reply(lua_State *L, const smtpkit_session_reply *r)
-{
-    lua_createtable(L, 0, 4);
-    lua_pushinteger(L, r->code);
-    lua_setfield(L, -2, "code");
-    if (r->enhanced[0])
-        set_str(L, "enhanced", r->enhanced);
-    lua_pushlstring(L, r->text, r->text_len);
-    lua_setfield(L, -2, "text");
-    lua_newtable(L);
-    const char *p = r->text, *end = r->text + r->text_len;
-    int i = 1;
-    while (p <= end) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        const char *e = nl ? nl : end;
-        lua_pushlstring(L, p, (size_t)(e - p));
-        lua_rawseti(L, -2, i++);
-        if (!nl)
-            break;
-        p = nl + 1;
-    }
-    lua_setfield(L, -2, "lines");
-}
-
-static void push_verdict_fields(lua_State *L, const smtpkit_verdict *v)
-{
-    set_str(L, "outcome", smtpkit_outcome_name(v->outcome));
-    set_str(L, "reason", smtpkit_reason_name(v->reason));
-    set_str(L, "action", smtpkit_action_name(v->action));
-    set_bool(L, "retry", v->retry);
-    if (v->explanation)
-        set_str(L, "explanation", v->explanation);
-}
-
+/* The engine's error table (lua_result.c) plus what only this transport
+ * knows: the phase it failed in and whether the message may be resent. */
 static void push_error(lua_State *L, const smtpkit_error *e, int phase, int resendable)
 {
-    lua_createtable(L, 0, 6);
-    set_str(L, "kind", smtpkit_error_kind_name(e->kind));
-    set_str(L, "message", e->message);
-    if (e->reply.code) {
-        push_reply(L, &e->reply);
-        lua_setfield(L, -2, "reply");
-        lua_createtable(L, 0, 5);
-        push_verdict_fields(L, &e->verdict);
-        lua_setfield(L, -2, "classification");
-    }
+    smtpkit_lua_push_session_error(L, e);
     if (phase >= 0 && smtpkit_phase_name((smtpkit_phase)phase))
         set_str(L, "phase", smtpkit_phase_name((smtpkit_phase)phase));
     set_bool(L, "resendable", resendable);
-}
-
-static void push_result(lua_State *L, const smtpkit_result *r)
-{
-    lua_createtable(L, 0, 14);
-    set_bool(L, "ok", r->ok);
-    set_bool(L, "complete", r->complete);
-    push_verdict_fields(L, &r->verdict);
-    if (r->queue_id[0])
-        set_str(L, "queue_id", r->queue_id);
-    if (r->reply.code) {
-        push_reply(L, &r->reply);
-        lua_setfield(L, -2, "reply");
-    }
-    set_bool(L, "maybe_delivered", r->maybe_delivered);
-    lua_pushinteger(L, (lua_Integer)r->naccepted);
-    lua_setfield(L, -2, "accepted");
-    lua_createtable(L, (int)r->nrcpt, 0);
-    for (size_t i = 0; i < r->nrcpt; i++) {
-        const smtpkit_rcpt_result *x = &r->rcpt[i];
-        lua_createtable(L, 0, 8);
-        set_str(L, "address", x->address);
-        set_bool(L, "ok", x->ok);
-        if (x->reply.code) {
-            push_reply(L, &x->reply);
-            lua_setfield(L, -2, "reply");
-        }
-        push_verdict_fields(L, &x->verdict);
-        lua_pushinteger(L, (lua_Integer)x->pass);
-        lua_setfield(L, -2, "pass");
-        if (x->queue_id[0]) {
-            lua_pushstring(L, x->queue_id);
-            lua_setfield(L, -2, "queue_id");
-        }
-        lua_rawseti(L, -2, (int)i + 1);
-    }
-    lua_setfield(L, -2, "recipients");
 }
 
 /* --- TLS client ------------------------------------------------------------- */
@@ -559,7 +481,7 @@ static int l_send(lua_State *L)
     const smtpkit_result *res = smtpkit_conn_result(u->c);
     u->L = NULL;
     if (r == 0) {
-        push_result(L, res);
+        smtpkit_lua_push_result(L, res);
         return 1;
     }
     int phase = smtpkit_conn_failed_phase(u->c);
@@ -567,7 +489,7 @@ static int l_send(lua_State *L)
     lua_pushnil(L);
     push_error(L, &err, err.kind == SMTPKIT_ERR_VALIDATION ? -1 : phase, resendable);
     if (res && err.kind != SMTPKIT_ERR_VALIDATION)
-        push_result(L, res);
+        smtpkit_lua_push_result(L, res);
     else
         lua_pushnil(L);
     return 3;

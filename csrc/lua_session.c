@@ -107,48 +107,9 @@ static void l_trace(void *ud, int dir, const char *line, size_t len)
 
 /* --- tables -------------------------------------------------------------- */
 
-static void set_verdict_fields(lua_State *L, const smtpkit_verdict *v)
-{
-    lua_pushstring(L, smtpkit_outcome_name(v->outcome));
-    lua_setfield(L, -2, "outcome");
-    lua_pushstring(L, smtpkit_reason_name(v->reason));
-    lua_setfield(L, -2, "reason");
-    lua_pushstring(L, smtpkit_action_name(v->action));
-    lua_setfield(L, -2, "action");
-    lua_pushboolean(L, v->retry);
-    lua_setfield(L, -2, "retry");
-    if (v->explanation) {
-        lua_pushstring(L, v->explanation);
-        lua_setfield(L, -2, "explanation");
-    }
-}
-
-static void push_kept_reply(lua_State *L, const smtpkit_session_reply *r)
-{
-    smtpkit_reply *full = malloc(sizeof *full);
-    if (!full) {
-        lua_pushnil(L);
-        return;
-    }
-    smtpkit_session_reply_expand(r, full);
-    smtpkit_lua_push_reply(L, full);
-    free(full);
-}
-
 static void push_error(lua_State *L, const smtpkit_error *e)
 {
-    lua_createtable(L, 0, 4);
-    lua_pushstring(L, smtpkit_error_kind_name(e->kind));
-    lua_setfield(L, -2, "kind");
-    lua_pushstring(L, e->message);
-    lua_setfield(L, -2, "message");
-    if (e->reply.code) {
-        push_kept_reply(L, &e->reply);
-        lua_setfield(L, -2, "reply");
-        lua_createtable(L, 0, 5);
-        set_verdict_fields(L, &e->verdict);
-        lua_setfield(L, -2, "classification");
-    }
+    smtpkit_lua_push_session_error(L, e);
     luaL_getmetatable(L, ERROR_MT);
     lua_setmetatable(L, -2);
 }
@@ -550,51 +511,10 @@ static int l_result(lua_State *L)
 {
     lsession *u = check(L);
     const smtpkit_result *r = smtpkit_session_result(u->s);
-    size_t i;
-    if (!r) {
+    if (!r)
         lua_pushnil(L);
-        return 1;
-    }
-    lua_createtable(L, 0, 12);
-    lua_pushboolean(L, r->ok);
-    lua_setfield(L, -2, "ok");
-    lua_pushboolean(L, r->complete);
-    lua_setfield(L, -2, "complete");
-    set_verdict_fields(L, &r->verdict);
-    if (r->queue_id[0]) {
-        lua_pushstring(L, r->queue_id);
-        lua_setfield(L, -2, "queue_id");
-    }
-    if (r->reply.code) {
-        push_kept_reply(L, &r->reply);
-        lua_setfield(L, -2, "reply");
-    }
-    lua_pushboolean(L, r->maybe_delivered);
-    lua_setfield(L, -2, "maybe_delivered");
-    lua_pushinteger(L, (lua_Integer)r->naccepted);
-    lua_setfield(L, -2, "accepted");
-    lua_createtable(L, (int)r->nrcpt, 0);
-    for (i = 0; i < r->nrcpt; i++) {
-        const smtpkit_rcpt_result *rr = &r->rcpt[i];
-        lua_createtable(L, 0, 8);
-        lua_pushstring(L, rr->address);
-        lua_setfield(L, -2, "address");
-        lua_pushboolean(L, rr->ok);
-        lua_setfield(L, -2, "ok");
-        if (rr->reply.code) {
-            push_kept_reply(L, &rr->reply);
-            lua_setfield(L, -2, "reply");
-        }
-        set_verdict_fields(L, &rr->verdict);
-        lua_pushinteger(L, (lua_Integer)rr->pass);
-        lua_setfield(L, -2, "pass");
-        if (rr->queue_id[0]) {
-            lua_pushstring(L, rr->queue_id);
-            lua_setfield(L, -2, "queue_id");
-        }
-        lua_rawseti(L, -2, (int)i + 1);
-    }
-    lua_setfield(L, -2, "recipients");
+    else
+        smtpkit_lua_push_result(L, r);
     return 1;
 }
 

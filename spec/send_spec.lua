@@ -167,6 +167,15 @@ describe("smtpkit.send against scripted aiosmtpd servers", function()
     srv:stop()
   end)
 
+  it("replies in results have parse_reply's shape, as smtpkit.resty's do", function()
+    local srv = servers.scripted { replies = { MAIL = "550 5.7.1 Sender blocked by policy" } }
+    local r = assert(send(srv))
+    -- text without the enhanced code RFC 2034 repeats; the raw line in lines
+    assert.same({ code = 550, enhanced = "5.7.1", text = "Sender blocked by policy",
+      lines = { "5.7.1 Sender blocked by policy" } }, r.reply)
+    srv:stop()
+  end)
+
   it("one recipient refused, the other accepted: per-recipient results", function()
     local srv = servers.scripted { replies = { ["RCPT bad@example.com"] = "550 5.1.1 No such user" } }
     local r = assert(send(srv, { from = "a@example.com", to = { "good@example.com", "bad@example.com" },

@@ -590,6 +590,19 @@ function M.queue_deferred(box, msg, attempt)
 end
 
 --- A one-line human summary of a classification or result table.
+--- A reply as one line: "550 5.1.1 text". The enhanced code is added when
+-- the text does not already start with it (results keep it apart, as
+-- parse_reply does; older outbox records may have it in the text).
+function M.reply_line(r)
+  if type(r) ~= "table" then return "" end
+  if not r.code then return tostring(r.text or "") end
+  local t = tostring(r.text or "")
+  if r.enhanced and r.enhanced ~= "" and t:sub(1, #r.enhanced) ~= r.enhanced then
+    t = r.enhanced .. " " .. t
+  end
+  return (tostring(r.code) .. " " .. t):gsub("[\r\n]+", " ")
+end
+
 function M.verdict_line(v)
   local parts = { v.outcome or "?" }
   if v.reason then parts[#parts + 1] = v.reason end

@@ -196,7 +196,7 @@ local function do_show(args, dir)
   local has_lib, smtpkit = pcall(require, "smtpkit")
   for _, rc in ipairs(type(rec.rcpts) == "table" and rec.rcpts or {}) do
     local reply = type(rc.reply) == "table" and rc.reply or {}
-    local text = reply.code and (tostring(reply.code) .. " " .. tostring(reply.text or "")) or ""
+    local text = reply.code and common.reply_line(reply) or ""
     local advice = ""
     if reply.code and rc.status ~= "delivered" and has_lib and type(smtpkit) == "table"
       and smtpkit.classify then
@@ -213,8 +213,7 @@ local function do_show(args, dir)
     io.stdout:write("attempts:\n")
     for i, a in ipairs(hist) do
       local reply = type(a.reply) == "table" and a.reply or a
-      local what = reply.code and (tostring(reply.code) .. " " .. tostring(reply.text or ""))
-        or tostring(a.why or a.message or "")
+      local what = reply.code and common.reply_line(reply) or tostring(a.why or a.message or "")
       local advice = {}
       if a.reason then advice[#advice + 1] = tostring(a.reason) end
       if a.action and a.action ~= "none" then advice[#advice + 1] = "-> " .. tostring(a.action) end
@@ -282,10 +281,8 @@ local function do_run(args, dir)
           .. "or paused)") or ""))
     end
     for _, r in ipairs(refused) do
-      local reply = r.code and (tostring(r.code) .. " " .. ((r.enhanced and r.text and
-        r.text:sub(1, #r.enhanced) ~= r.enhanced) and (r.enhanced .. " ") or "")
-        .. tostring(r.text or "")) or "refused"
-      io.stdout:write("refused: ", r.address, " (", r.id, "): ", (reply:gsub("[\r\n]+", " ")), "\n")
+      local reply = r.code and common.reply_line(r) or "refused"
+      io.stdout:write("refused: ", r.address, " (", r.id, "): ", reply, "\n")
     end
     if #emls > 0 then
       io.stdout:write(("%d .eml file%s in %s not sent: they were written without a server "

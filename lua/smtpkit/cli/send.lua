@@ -201,14 +201,7 @@ function M.recipient_rows(result, addresses)
   return rows
 end
 
-function M.reply_string(r)
-  if not r.code then return r.text or "" end
-  local t = r.text or ""
-  if r.enhanced and r.enhanced ~= "" and t:sub(1, #r.enhanced) ~= r.enhanced then
-    t = r.enhanced .. " " .. t
-  end
-  return (tostring(r.code) .. " " .. t):gsub("[\r\n]+", " ")
-end
+M.reply_string = common.reply_line
 
 function M.run(args)
   if #(args.to or {}) + #(args.cc or {}) + #(args.bcc or {}) == 0 then
