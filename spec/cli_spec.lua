@@ -6,22 +6,7 @@ local json = require "dkjson"
 
 local LUA = os.getenv("SMTPKIT_LUA") or "lua5.4"
 
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-
-local function spit(path, data)
-  local f = assert(io.open(path, "wb"))
-  f:write(data)
-  f:close()
-  return path
-end
+local q, slurp, spit = servers.q, servers.read_file, servers.write_file
 
 local scratch
 local function tmp()

@@ -15,15 +15,8 @@ local BUILD = os.getenv("SMTPKIT_BUILD") or "build/5.4"
 local N = 80       -- messages in the batch
 local KILLS = 20   -- SIGKILLs
 
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return "" end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local q = servers.q
+local function read(path) return servers.read_file(path) or "" end
 
 -- Starts the worker; returns its pid and a file that appears once it has
 -- exited. A subshell waits for it (so it is reaped at once, not left a

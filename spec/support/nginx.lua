@@ -49,19 +49,8 @@ local function run(cmd)
   return tonumber(rc) == 0, body or out
 end
 
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-
-local function write_file(path, data)
-  local f = assert(io.open(path, "wb"))
-  f:write(data)
-  f:close()
-end
+local servers = require "support.servers"
+local read_file, write_file = servers.read_file, servers.write_file
 
 --- The checkout's root (the directory `make` runs in: busted runs from it).
 function M.root()

@@ -73,6 +73,7 @@ M.sh = sh
 
 local function sleep(s) socket.sleep(s) end
 
+-- Small file and shell helpers every spec uses: one copy, here.
 local function read_file(path)
   local f = io.open(path, "rb")
   if not f then return nil end
@@ -80,6 +81,18 @@ local function read_file(path)
   f:close()
   return s
 end
+M.read_file = read_file
+
+--- Writes data to path (created or truncated); returns path.
+function M.write_file(path, data)
+  local f = assert(io.open(path, "wb"))
+  f:write(data)
+  f:close()
+  return path
+end
+
+--- Quotes s for a POSIX shell.
+M.q = q
 
 function M.tmpdir()
   local out, ok = sh("mktemp -d /tmp/smtpkit-spec.XXXXXX")
