@@ -46,6 +46,11 @@
  *       recipients = { {address=, ok=, reply= (or nil), outcome=, reason=, action=,
  *                       retry=, explanation=, pass=, queue_id= (when ok:
  *                       its pass's)}, ... } }
+ *   s:overlap(on)       -- begin the next message behind the end of data, its
+ *                          reply outstanding (smtpkit_session_overlap): want
+ *                          "ready" then means "begin may pipeline"
+ *   s:result_prev()     -> after a begin made under overlap, the previous
+ *                          message's result (final once .complete), else nil
  *   s:error()           -> err table or nil: { kind=, message=, reply= (or nil),
  *                          classification = {outcome=,reason=,action=,retry=,
  *                          explanation=} (or nil) }, metatable core.error_mt
@@ -518,6 +523,28 @@ static int l_result(lua_State *L)
     return 1;
 }
 
+/* s:result_prev() -> the previous transaction's result after a begin made
+ * under overlap, else nil */
+static int l_result_prev(lua_State *L)
+{
+    lsession *u = check(L);
+    const smtpkit_result *r = smtpkit_session_result_prev(u->s);
+    if (!r)
+        lua_pushnil(L);
+    else
+        smtpkit_lua_push_result(L, r);
+    return 1;
+}
+
+/* s:overlap(on): see smtpkit_session_overlap */
+static int l_overlap(lua_State *L)
+{
+    lsession *u = check(L);
+    luaL_checktype(L, 2, LUA_TBOOLEAN);
+    smtpkit_session_overlap(u->s, lua_toboolean(L, 2));
+    return 0;
+}
+
 static int l_error(lua_State *L)
 {
     lsession *u = check(L);
@@ -736,6 +763,8 @@ static const luaL_Reg methods[] = {
     {"body_end", l_body_end},
     {"body_pass", l_body_pass},
     {"result", l_result},
+    {"result_prev", l_result_prev},
+    {"overlap", l_overlap},
     {"error", l_error},
     {"quit", l_quit},
     {"reset", l_reset},

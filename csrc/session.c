@@ -19,7 +19,8 @@
 
 enum cmd {
     C_GREETING, C_EHLO, C_HELO, C_STARTTLS, C_AUTH, C_MAIL, C_RCPT, C_DATA,
-    C_DOT, C_DOT_EMPTY, C_RSET, C_QUIT
+    C_DOT, C_DOT_EMPTY, C_RSET, C_QUIT,
+    C_DOT_PREV    /* the end of data of the previous transaction (overlap) */
 };
 
 enum stage {
@@ -65,6 +66,8 @@ struct txn {
     smtpkit_session_reply fail_reply;
     smtpkit_verdict fail_verdict;
     int have_ok;
+    int final_pass;          /* end of data sent and no recipient waits for
+                              * another pass: its reply ends the transaction */
 };
 
 struct smtpkit_session {
@@ -95,6 +98,13 @@ struct smtpkit_session {
     struct txn t;
     smtpkit_result result;
     int have_result;
+    /* Overlap (smtpkit_session_overlap): the current transaction was begun
+     * while the previous one awaited its end-of-data reply; that one lives
+     * here until the next begin. */
+    int overlap;
+    int have_prev;
+    struct txn pt;
+    smtpkit_result presult;
 
     int has_error;
     smtpkit_error err;
@@ -102,6 +112,8 @@ struct smtpkit_session {
     int answering;                /* while a reply is handled: the phase of the
                                    * command it answers; else -1 */
     int failed_in_txn;            /* the failure came while a transaction was open */
+    int failed_behind;            /* ... begun behind the previous one's end of data,
+                                   * whose reply had not come */
 };
 
 /* --- names and defaults -------------------------------------------------- */
@@ -349,6 +361,8 @@ static int append(smtpkit_session *s, const char *p, size_t n)
 
 /* --- failure ------------------------------------------------------------- */
 
+struct txn;
+static void finish(smtpkit_session *s, struct txn *t, smtpkit_result *res, int lost_at_dot);
 static void finish_txn(smtpkit_session *s);
 
 static void set_error(smtpkit_session *s, smtpkit_error_kind kind, const smtpkit_reply *r,
@@ -389,6 +403,7 @@ static int fail(smtpkit_session *s, smtpkit_error_kind kind, const smtpkit_reply
     set_error(s, kind, r, fmt, ap);
     va_end(ap);
     s->failed_in_txn = s->t.active;
+    s->failed_behind = s->t.active && s->pt.active;
     s->out_head = s->out_len = 0;
     s->ring_count = 0;
     s->body_blocked = 0;
@@ -396,6 +411,8 @@ static int fail(smtpkit_session *s, smtpkit_error_kind kind, const smtpkit_reply
         append(s, "QUIT\r\n", 6);
         trace(s, SMTPKIT_TRACE_SEND, "QUIT", 4);
     }
+    if (s->pt.active)
+        finish(s, &s->pt, &s->presult, 1);
     if (s->t.active)
         finish_txn(s);
     s->stage = ST_FAILED;
@@ -583,10 +600,34 @@ void smtpkit_session_free(smtpkit_session *s)
         free(s->out);
     }
     free_txn(&s->t);
+    free_txn(&s->pt);
     free(s);
 }
 
 /* --- queries ------------------------------------------------------------- */
+
+/* Overlap: the transaction awaits only its end-of-data reply, which will
+ * end it; the next one may begin behind it. */
+static int overlap_ok(const smtpkit_session *s)
+{
+    return s->overlap && s->pipe && s->stage == ST_DOT && s->ring_count == 1
+           && s->t.final_pass;
+}
+
+/* ... once the output has room for a whole pipelined group after the end of
+ * data (MAIL, the window's RCPTs, DATA): else it is written first. */
+static int overlap_room(const smtpkit_session *s)
+{
+    return s->out_cap - pending(s) >= s->window + 2 * CMD_MAX + 8;
+}
+
+/* The end of data of a transaction is awaited (the current one's, or the
+ * previous one's behind which the current one began). */
+static int awaiting_dot(const smtpkit_session *s)
+{
+    return s->stage == ST_DOT
+           || (s->ring_count && s->ring[s->ring_head].cmd == C_DOT_PREV);
+}
 
 smtpkit_want smtpkit_session_want(const smtpkit_session *s)
 {
@@ -600,6 +641,10 @@ smtpkit_want smtpkit_session_want(const smtpkit_session *s)
         return pending(s) ? SMTPKIT_WANT_WRITE : SMTPKIT_WANT_TLS;
     case ST_BODY:
         return s->body_blocked && pending(s) ? SMTPKIT_WANT_WRITE : SMTPKIT_WANT_BODY;
+    case ST_DOT:
+        if (overlap_ok(s))
+            return overlap_room(s) ? SMTPKIT_WANT_READY : SMTPKIT_WANT_WRITE;
+        break;
     default:
         break;
     }
@@ -625,7 +670,7 @@ static smtpkit_phase cmd_phase(enum cmd c)
     case C_MAIL: case C_RSET: return SMTPKIT_PHASE_MAIL;
     case C_RCPT: return SMTPKIT_PHASE_RCPT;
     case C_DATA: return SMTPKIT_PHASE_DATA;
-    case C_DOT: case C_DOT_EMPTY: return SMTPKIT_PHASE_DOT;
+    case C_DOT: case C_DOT_EMPTY: case C_DOT_PREV: return SMTPKIT_PHASE_DOT;
     case C_QUIT: return SMTPKIT_PHASE_QUIT;
     }
     return SMTPKIT_PHASE_MAIL;
@@ -652,10 +697,14 @@ smtpkit_phase smtpkit_session_phase(const smtpkit_session *s)
 
 int smtpkit_session_resendable(const smtpkit_session *s)
 {
-    if (s->stage != ST_FAILED || s->failed_phase != SMTPKIT_PHASE_MAIL)
+    if (s->stage != ST_FAILED)
+        return 0;
+    if (s->failed_phase != SMTPKIT_PHASE_MAIL && !s->failed_behind)
         return 0;
     if (s->err.kind != SMTPKIT_ERR_CONNECT && s->err.kind != SMTPKIT_ERR_SERVER)
         return 0;
+    if (s->failed_behind)
+        return 1;   /* replies come in order: nothing of it was answered */
     if (!s->failed_in_txn)
         return 1;   /* idle, or checked with RSET: no message was begun */
     /* MAIL of the first pass not answered, or answered 421 (dispatch does
@@ -706,6 +755,16 @@ const char *smtpkit_session_auth_mechanism(const smtpkit_session *s)
 const smtpkit_result *smtpkit_session_result(const smtpkit_session *s)
 {
     return s->have_result ? &s->result : NULL;
+}
+
+const smtpkit_result *smtpkit_session_result_prev(const smtpkit_session *s)
+{
+    return s->have_prev ? &s->presult : NULL;
+}
+
+void smtpkit_session_overlap(smtpkit_session *s, int on)
+{
+    s->overlap = on != 0;
 }
 
 const smtpkit_error *smtpkit_session_error(const smtpkit_session *s)
@@ -1279,11 +1338,13 @@ int smtpkit_session_begin(smtpkit_session *s, const smtpkit_envelope *env)
     int utf8 = 0;
     char *a;
     const char *from;
+    int park;
 
     if (s->stage == ST_FAILED)
         return -1;   /* the error that failed the session stays */
     s->has_error = 0;
-    if (s->stage != ST_READY || pending(s) || s->ring_count)
+    park = overlap_ok(s) && overlap_room(s);
+    if (!park && (s->stage != ST_READY || pending(s) || s->ring_count))
         return soft_error(s, SMTPKIT_ERR_PROTOCOL,
                           "begin called while the session is not ready (want is %s)",
                           smtpkit_want_name(smtpkit_session_want(s)));
@@ -1336,6 +1397,19 @@ int smtpkit_session_begin(smtpkit_session *s, const smtpkit_envelope *env)
         return soft_error(s, SMTPKIT_ERR_VALIDATION, "size must be -1 (unknown) or >= 0");
     total += (env->dsn_ret ? 5 : 0) + (env->dsn_envid ? strlen(env->dsn_envid) + 1 : 0);
 
+    free_txn(&s->pt);
+    memset(&s->presult, 0, sizeof s->presult);
+    s->have_prev = 0;
+    if (park) {
+        /* the current transaction moves to the previous slot (its result's
+         * rcpt array moves with it), and its end of data is now answered
+         * to it there */
+        s->pt = s->t;
+        s->presult = s->result;
+        s->have_prev = 1;
+        memset(t, 0, sizeof *t);
+        s->ring[s->ring_head].cmd = C_DOT_PREV;
+    }
     free_txn(t);
     memset(&s->result, 0, sizeof s->result);
     s->have_result = 0;
@@ -1476,12 +1550,12 @@ static int txn_pump(smtpkit_session *s)
     }
 }
 
-static void rcpt_fail_with(smtpkit_session *s, size_t i, const smtpkit_session_reply *r,
+static void rcpt_fail_with(struct txn *t, size_t i, const smtpkit_session_reply *r,
                            const smtpkit_verdict *v)
 {
-    s->t.r[i].st = R_FAIL;
-    s->t.res[i].ok = 0;
-    copy_kept(&s->t.res[i].reply, &s->t.res[i].verdict, r, v);
+    t->r[i].st = R_FAIL;
+    t->res[i].ok = 0;
+    copy_kept(&t->res[i].reply, &t->res[i].verdict, r, v);
 }
 
 /* The pass ended without a message sent: recipients accepted in it get the
@@ -1493,13 +1567,13 @@ static int pass_abandon(smtpkit_session *s)
     for (i = 0; i < t->n; i++) {
         if (t->r[i].st == R_ACCEPTED) {
             if (t->have_fail)
-                rcpt_fail_with(s, i, &t->fail_reply, &t->fail_verdict);
+                rcpt_fail_with(t, i, &t->fail_reply, &t->fail_verdict);
             else
                 t->r[i].st = R_FAIL;
         }
         if (t->r[i].st == R_NEXT || t->r[i].st == R_TODO) {
             if (t->have_fail)
-                rcpt_fail_with(s, i, &t->fail_reply, &t->fail_verdict);
+                rcpt_fail_with(t, i, &t->fail_reply, &t->fail_verdict);
             else
                 t->r[i].st = R_FAIL;
         }
@@ -1559,7 +1633,7 @@ static int on_rcpt(smtpkit_session *s, const smtpkit_reply *r, unsigned i)
         return fail(s, SMTPKIT_ERR_PROTOCOL, r, 0, "unexpected reply to RCPT: %s",
                     first_line(r, b, sizeof b));
     if (t->mail_state == 3) {
-        rcpt_fail_with(s, i, &t->fail_reply, &t->fail_verdict);
+        rcpt_fail_with(t, i, &t->fail_reply, &t->fail_verdict);
         return 0;
     }
     keep_reply(&res->reply, &res->verdict, r);
@@ -1652,9 +1726,12 @@ static void parse_queue_id(const smtpkit_reply *r, char *out)
     out[k] = '\0';
 }
 
-static int on_dot(smtpkit_session *s, const smtpkit_reply *r)
+/* The end-of-data reply of transaction t (the current one, or the previous
+ * one when the current was begun behind its end of data): returns how many
+ * recipients wait for another pass, or -1 when the session failed. */
+static int dot_reply(smtpkit_session *s, struct txn *t, smtpkit_result *res,
+                     const smtpkit_reply *r)
 {
-    struct txn *t = &s->t;
     char b[240];
     size_t i, next = 0;
     smtpkit_session_reply kept;
@@ -1665,7 +1742,7 @@ static int on_dot(smtpkit_session *s, const smtpkit_reply *r)
     if (r->code / 100 != 2 && r->code / 100 != 4 && r->code / 100 != 5) {
         for (i = 0; i < t->n; i++)
             if (t->r[i].st == R_ACCEPTED)
-                s->result.maybe_delivered = 1;
+                res->maybe_delivered = 1;
         return fail(s, SMTPKIT_ERR_PROTOCOL, r, 0,
                     "unexpected reply to the end of data (the message may have been "
                     "delivered): %s", first_line(r, b, sizeof b));
@@ -1675,8 +1752,8 @@ static int on_dot(smtpkit_session *s, const smtpkit_reply *r)
         parse_queue_id(r, qid);
         if (!t->have_ok) {
             t->have_ok = 1;
-            copy_kept(&s->result.reply, &s->result.verdict, &kept, &v);
-            memcpy(s->result.queue_id, qid, sizeof qid);
+            copy_kept(&res->reply, &res->verdict, &kept, &v);
+            memcpy(res->queue_id, qid, sizeof qid);
         }
     } else {
         t->have_fail = t->pass_failed = 1;
@@ -1689,15 +1766,24 @@ static int on_dot(smtpkit_session *s, const smtpkit_reply *r)
                 t->res[i].ok = 1;
                 memcpy(t->res[i].queue_id, qid, sizeof qid);
             } else
-                rcpt_fail_with(s, i, &kept, &v);
+                rcpt_fail_with(t, i, &kept, &v);
         } else if (t->r[i].st == R_NEXT) {
             if (ok) {
                 t->r[i].st = R_TODO;
                 next++;
             } else
-                rcpt_fail_with(s, i, &kept, &v);
+                rcpt_fail_with(t, i, &kept, &v);
         }
     }
+    return (int)next;
+}
+
+static int on_dot(smtpkit_session *s, const smtpkit_reply *r)
+{
+    struct txn *t = &s->t;
+    int next = dot_reply(s, t, &s->result, r);
+    if (next < 0)
+        return -1;
     if (next > 0) {
         t->pass++;
         reset_pass(t);
@@ -1707,6 +1793,17 @@ static int on_dot(smtpkit_session *s, const smtpkit_reply *r)
     }
     finish_txn(s);
     s->stage = ST_READY;
+    return 0;
+}
+
+/* The end-of-data reply of the previous transaction, the current one being
+ * already under way behind it: it ends that transaction, and nothing else
+ * (overlap is only allowed when no recipient waits for another pass). */
+static int on_dot_prev(smtpkit_session *s, const smtpkit_reply *r)
+{
+    if (dot_reply(s, &s->pt, &s->presult, r) < 0)
+        return -1;
+    finish(s, &s->pt, &s->presult, 0);
     return 0;
 }
 
@@ -1735,13 +1832,11 @@ static const char *lost_explanation(const smtpkit_session *s, int st)
                    : "the connection ended before this recipient was tried: send it again";
 }
 
-/* The transaction is over (normally or not): fill the result. */
-static void finish_txn(smtpkit_session *s)
+/* Transaction t is over (normally or not): fill its result. lost_at_dot:
+ * the session ended while its end-of-data reply was awaited. */
+static void finish(smtpkit_session *s, struct txn *t, smtpkit_result *res, int lost_at_dot)
 {
-    struct txn *t = &s->t;
-    smtpkit_result *res = &s->result;
     size_t i, first = t->n;
-    int lost_at_dot = s->stage == ST_DOT;
     int failed = s->has_error;
 
     res->naccepted = 0;
@@ -1767,7 +1862,7 @@ static void finish_txn(smtpkit_session *s)
             if (t->pass_failed) {
                 /* MAIL or DATA refused, or a 421, in this pass: that reply
                  * is why this recipient got no message (as in pass_abandon) */
-                rcpt_fail_with(s, i, &t->fail_reply, &t->fail_verdict);
+                rcpt_fail_with(t, i, &t->fail_reply, &t->fail_verdict);
                 break;
             }
             if (failed && s->err.kind == SMTPKIT_ERR_VALIDATION)
@@ -1809,6 +1904,11 @@ static void finish_txn(smtpkit_session *s)
     }
     res->complete = 1;
     t->active = 0;
+}
+
+static void finish_txn(smtpkit_session *s)
+{
+    finish(s, &s->t, &s->result, s->stage == ST_DOT);
 }
 
 /* --- receiving ----------------------------------------------------------- */
@@ -1866,7 +1966,7 @@ static int dispatch_one(smtpkit_session *s, const smtpkit_reply *r)
     s->unanswered -= p.len <= s->unanswered ? p.len : s->unanswered;
 
     /* 421 at any step: the server is going away. */
-    if (r->code == 421 && p.cmd != C_QUIT && p.cmd != C_DOT) {
+    if (r->code == 421 && p.cmd != C_QUIT && p.cmd != C_DOT && p.cmd != C_DOT_PREV) {
         if (p.cmd == C_GREETING)
             return fail(s, SMTPKIT_ERR_SERVER, r, 0, "the server refused the session: %s",
                         first_line(r, b, sizeof b));
@@ -1911,6 +2011,20 @@ static int dispatch_one(smtpkit_session *s, const smtpkit_reply *r)
             return fail(s, SMTPKIT_ERR_SERVER, r, 0,
                         "the server is closing the connection: %s", first_line(r, b, sizeof b));
         return 0;
+    case C_DOT_PREV:
+        if (on_dot_prev(s, r) < 0)
+            return -1;
+        if (r->code == 421) {
+            /* it ends the transaction begun behind it too, which has
+             * nothing delivered: the 421 is why */
+            if (s->t.active && !s->t.pass_failed) {
+                s->t.have_fail = s->t.pass_failed = 1;
+                keep_reply(&s->t.fail_reply, &s->t.fail_verdict, r);
+            }
+            return fail(s, SMTPKIT_ERR_SERVER, r, 0,
+                        "the server is closing the connection: %s", first_line(r, b, sizeof b));
+        }
+        break;
     case C_DOT_EMPTY:
         on_dot_empty(s, r);
         break;
@@ -1977,7 +2091,7 @@ static void lost(smtpkit_session *s, smtpkit_error_kind kind, const char *what)
         s->ring_count = 0;
         return;
     }
-    if (s->stage == ST_DOT)
+    if (awaiting_dot(s))
         fail(s, kind, NULL, 0, "%s after the end of data, before its reply: the message may "
              "have been delivered", what);
     else
@@ -2010,7 +2124,7 @@ void smtpkit_session_abort(smtpkit_session *s, smtpkit_error_kind kind, const ch
         s->stage = ST_DONE;
         return;
     }
-    if (s->stage == ST_DOT)
+    if (awaiting_dot(s))
         fail(s, kind, NULL, 0, "%s (after the end of data: the message may have been "
              "delivered)", message ? message : "transport error");
     else
@@ -2085,6 +2199,10 @@ int smtpkit_session_body_end(smtpkit_session *s)
     s->body_blocked = 0;
     s->stage = ST_DOT;
     s->t.data_state = 5;
+    s->t.final_pass = 1;
+    for (n = 0; n < s->t.n; n++)
+        if (s->t.r[n].st == R_NEXT)
+            s->t.final_pass = 0;
     expect(s, C_DOT);
     return 0;
 }
@@ -2100,6 +2218,10 @@ int smtpkit_session_quit(smtpkit_session *s)
         s->ring_count = 0;
         return 0;
     }
+    if (overlap_ok(s))
+        return soft_error(s, SMTPKIT_ERR_PROTOCOL,
+                          "quit called while an end-of-data reply is outstanding (overlap): "
+                          "turn overlap off and wait for ready");
     if (s->stage != ST_READY)
         return soft_error(s, SMTPKIT_ERR_PROTOCOL,
                           "quit called in the middle of a step (want is %s)",

@@ -224,6 +224,9 @@ smtpkit_phase smtpkit_session_phase(const smtpkit_session *s);
  * other case: not failed, other kinds (a timeout would only wait again),
  * any later phase (a recipient was answered: report, do not resend), a
  * second pass (part of the recipients has the message), maybe_delivered.
+ * Also 1 (kinds connect and server) for a message begun behind the previous
+ * one's end of data (overlap) when the session failed before that reply
+ * came: replies come in order, so nothing of it was answered.
  * Nothing of a message can be delivered before its end of data, so a
  * resend never duplicates a delivery; transports still resend at most once. */
 int smtpkit_session_resendable(const smtpkit_session *s);
@@ -358,6 +361,29 @@ typedef struct smtpkit_result {
 /* The last transaction's result, or NULL before the first begin. Owned by s,
  * valid until the next _begin or _free. Final when result->complete. */
 const smtpkit_result *smtpkit_session_result(const smtpkit_session *s);
+
+/* --- overlap: the next transaction behind the end of data -------------- */
+
+/* on = 1: when the server offers PIPELINING, a transaction that has sent
+ * its end of data, and whose reply to it will end it (no recipient waits for
+ * a "too many recipients" pass), lets the next one begin at once: want says
+ * READY (or WRITE first, until the output has room for a whole group) while
+ * that reply is outstanding, and _begin pipelines MAIL, RCPT and DATA in the
+ * same write as the end of data (RFC 2920 3.1: the message content may begin
+ * a group; DATA ends it). One round trip per message instead of two. In that
+ * READY only _begin is allowed (not _quit or _reset); set on = 0 before the
+ * last message, and want goes back to WRITE / READ until the reply comes.
+ * Off by default: callers that take READY to mean "the last result is
+ * final" (a send-one-message loop) keep working unchanged.
+ * When the session fails with both in flight, the previous transaction ends
+ * as after an EOF in its end of data (maybe_delivered), and the current one
+ * as not sent (deferred; a 421 to the end of data is its reply too). */
+void smtpkit_session_overlap(smtpkit_session *s, int on);
+
+/* After a _begin made under overlap: the previous transaction's result (final
+ * once its end-of-data reply came: ->complete), else NULL. Owned by s, valid
+ * until the next _begin or _free. */
+const smtpkit_result *smtpkit_session_result_prev(const smtpkit_session *s);
 
 /* The last error, or NULL. It explains WANT_FAILED, or the -1 of the last
  * call (e.g. a validation error from _begin, the session staying READY).

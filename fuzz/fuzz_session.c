@@ -1,7 +1,8 @@
 /* libFuzzer target: random server bytes to an SMTP session, from the
  * greeting or from the middle of a transaction. The first byte picks the
  * options and the starting point; the rest is what the server sends, cut
- * into reads by '\x01' bytes, with the engine's wants obeyed in between.
+ * into reads by '\x01' bytes, with the engine's wants obeyed in between,
+ * and messages begun behind the previous end of data (overlap) at times.
  * No crash, no leak, output never larger than the buffer. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -121,10 +122,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (smtpkit_session_body(s, "line\n.dot\r\nx", 12, &used) == 0 && (steps & 3) == 0)
                 smtpkit_session_body_end(s);
             break;
-        case SMTPKIT_WANT_READY:
-            if (smtpkit_session_begin(s, &env) < 0 || (steps & 7) == 7)
+        case SMTPKIT_WANT_READY: {
+            /* overlap now and then: the next message behind the end of data */
+            const smtpkit_result *pr;
+            smtpkit_session_overlap(s, (steps & 24) != 0);
+            if (smtpkit_session_begin(s, &env) < 0 || (steps & 7) == 7) {
+                smtpkit_session_overlap(s, 0);
                 smtpkit_session_quit(s);
+            }
+            pr = smtpkit_session_result_prev(s);
+            if (pr && pr->nrcpt > 3)
+                abort();
             break;
+        }
         default:
             i = size + 1;
             break;

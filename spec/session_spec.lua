@@ -87,7 +87,8 @@ end
 -- Runs a whole session. opts: session options; jobs: list of
 -- {env=, body=} transactions; how: {split = 1 (feed replies byte by byte),
 -- chunk = n (body chunk size), on_tls = function(srv) (after the handshake),
--- eof_at = function(srv) -> true to close instead of answering}.
+-- eof_at = function(srv) -> true to close instead of answering, overlap = true
+-- (each next job begun behind the previous end of data, as net.c's batch)}.
 local function run(opts, srvcfg, jobs, how)
   how = how or {}
   local trace = {}
@@ -99,6 +100,7 @@ local function run(opts, srvcfg, jobs, how)
   local srv = new_server(srvcfg or {})
   local results, errors = {}, {}
   local job, body_i, pass_seen = 0, 1, 0
+  local inflight, prev_job   -- overlap: the jobs of s:result() and s:result_prev()
   local steps = 0
   while true do
     steps = steps + 1
@@ -132,7 +134,7 @@ local function run(opts, srvcfg, jobs, how)
       if how.on_tls then how.on_tls(srv) end
       s:tls_done()
     elseif w == "body" then
-      local body = jobs[job].body or "Subject: hi\r\n\r\nhello\r\n"
+      local body = jobs[inflight or job].body or "Subject: hi\r\n\r\nhello\r\n"
       if s:body_pass() ~= pass_seen then
         pass_seen = s:body_pass()
         body_i = 1
@@ -143,6 +145,32 @@ local function run(opts, srvcfg, jobs, how)
         local chunk = body:sub(body_i, body_i + (how.chunk or 1e9) - 1)
         local n = s:body(chunk)
         if n then body_i = body_i + n end
+      end
+    elseif w == "ready" and how.overlap then
+      if prev_job then
+        results[prev_job] = s:result_prev()
+        assert(results[prev_job].complete, "the previous transaction is over at ready")
+        prev_job = nil
+      end
+      if inflight and s:result().complete then
+        results[inflight] = s:result()
+        inflight = nil
+      end
+      if job >= #jobs then
+        if inflight then s:overlap(false) else s:quit() end
+      else
+        job = job + 1
+        pass_seen = 0
+        s:overlap(true)
+        local ok, err = s:begin(jobs[job].env)
+        if ok then
+          if s:result_prev() then prev_job = inflight end
+          inflight = job
+          s:overlap(job < #jobs)
+        else
+          results[job] = false
+          errors[job] = err
+        end
       end
     elseif w == "ready" then
       if job > 0 and not results[job] then results[job] = s:result() end
@@ -158,7 +186,12 @@ local function run(opts, srvcfg, jobs, how)
         end
       end
     else
-      if job > 0 and job <= #jobs and results[job] == nil then results[job] = s:result() end
+      if how.overlap then
+        if prev_job then results[prev_job] = s:result_prev() end
+        if inflight then results[inflight] = s:result() end
+      elseif job > 0 and job <= #jobs and results[job] == nil then
+        results[job] = s:result()
+      end
       break
     end
   end
@@ -1229,5 +1262,157 @@ describe("session engine (adversarial review)", function()
     assert.equal("RCPT TO:<a@x> ORCPT=rfc822;o+2B1@x", r.srv.log[3])
     assert.equal("RCPT TO:<b@x> ORCPT=rfc822;b@x", r.srv.log[4])
     assert.equal("RCPT TO:<c@x> ORCPT=rfc822;c@x", r.srv.log[5])
+  end)
+end)
+
+describe("session engine, overlap (the next message behind the end of data)", function()
+  local function bodies(n)
+    local jobs = {}
+    for i = 1, n do jobs[i] = { env = env(), body = "Subject: m" .. i .. "\r\n\r\nbody " .. i .. "\r\n" } end
+    return jobs
+  end
+  local function dot_then_mail(writes)
+    local n = 0
+    for _, w in ipairs(writes) do
+      if w:find("\r\n.\r\nMAIL FROM:<sender@example.org>", 1, true) then n = n + 1 end
+    end
+    return n
+  end
+
+  for _, split in ipairs { false, true } do
+    local how = split and " (replies byte by byte)" or ""
+    it("writes each next MAIL, RCPT and DATA with the end of data" .. how, function()
+        local r = run({}, {}, bodies(4), { overlap = true, split = split })
+        assert.equal("done", r.want)
+        assert.equal(4, #r.srv.messages)
+        for i = 1, 4 do
+          assert.is_true(r.results[i].ok, i)
+          assert.is_true(r.results[i].complete)
+          assert.equal("ABC123", r.results[i].queue_id)
+          assert.truthy(r.srv.messages[i]:find("body " .. i, 1, true))
+        end
+        assert.equal(3, dot_then_mail(r.srv.writes))
+        -- one write per message after the first: body+dot+MAIL/RCPT/DATA
+        assert.truthy(#r.srv.writes <= 4 + 2 + 4)
+      end)
+  end
+
+  it("a refused end of data ends only its own message", function()
+    local r = run({}, { DOT = function(_, srv)
+      if #srv.messages == 2 then return "554 5.7.1 rejected: spam\r\n" end
+      return "250 2.0.0 Ok: queued as Q" .. #srv.messages .. "\r\n"
+    end }, bodies(3), { overlap = true })
+    assert.is_true(r.results[1].ok)
+    assert.equal("Q1", r.results[1].queue_id)
+    assert.is_false(r.results[2].ok)
+    assert.equal(554, r.results[2].reply.code)
+    assert.equal("blocked", r.results[2].recipients[1].outcome)   -- the classifier's word for it
+    assert.is_true(r.results[3].ok)
+    assert.equal("Q3", r.results[3].queue_id)
+    assert.equal(2, dot_then_mail(r.srv.writes))
+  end)
+
+  it("waits for a too-many-recipients pass before the next message", function()
+    local jobs = bodies(2)
+    jobs[1].env = env { "a@x", "b@x", "c@x" }
+    local n = 0
+    local r = run({}, {
+      MAIL = function() n = 0 return "250 ok\r\n" end,
+      RCPT = function() n = n + 1 return n > 2 and "452 4.5.3 too many recipients\r\n" or "250 ok\r\n" end,
+    }, jobs, { overlap = true })
+    assert.equal(3, #r.srv.messages)   -- 2 passes for the first, then the second
+    assert.is_true(r.results[1].ok)
+    assert.equal(3, r.results[1].accepted)
+    assert.equal(2, r.results[1].recipients[3].pass)
+    assert.is_true(r.results[2].ok)
+    -- the first pass's end of data is not followed by the next MAIL
+    assert.equal(1, dot_then_mail(r.srv.writes))
+  end)
+
+  it("a connection lost with two messages in flight: maybe delivered, and not sent", function()
+    local r = run({}, {}, bodies(3), { overlap = true, eof_at = function(srv) return #srv.messages == 1 end })
+    assert.equal("failed", r.want)
+    assert.equal("connect", r.err.kind)
+    assert.truthy(r.err.message:find("may have been delivered", 1, true))
+    local first, second = r.results[1], r.results[2]
+    assert.is_true(first.maybe_delivered)
+    assert.equal("unknown", first.outcome)
+    assert.is_false(second.ok)
+    assert.is_false(second.maybe_delivered)
+    assert.equal("deferred", second.recipients[1].outcome)
+    assert.is_true(second.recipients[1].retry)
+    assert.is_nil(r.results[3])   -- never begun
+    -- nothing of the second was answered (replies come in order): it may go again
+    assert.is_true(r.s:resendable())
+  end)
+
+  it("a 421 to the end of data ends the message behind it too, with that reply", function()
+    local r = run({}, { DOT = "421 4.3.2 shutting down\r\n" }, bodies(2), { overlap = true })
+    assert.equal("failed", r.want)
+    assert.equal("server", r.err.kind)
+    assert.equal(421, r.results[1].reply.code)
+    assert.equal("deferred", r.results[1].outcome)
+    assert.is_false(r.results[1].maybe_delivered)
+    assert.equal(421, r.results[2].reply.code)
+    assert.equal("deferred", r.results[2].recipients[1].outcome)
+  end)
+
+  it("a next message that fails validation leaves the one in flight going", function()
+    local jobs = bodies(3)
+    jobs[2].env = env { "bad address@x" }
+    local r = run({}, {}, jobs, { overlap = true })
+    assert.equal("done", r.want)
+    assert.is_true(r.results[1].ok)
+    assert.is_false(r.results[2])
+    assert.equal("validation", r.errors[2].kind)
+    assert.is_true(r.results[3].ok)
+    assert.equal(2, #r.srv.messages)
+    assert.truthy(r.srv.messages[2]:find("body 3", 1, true))
+  end)
+
+  it("never overlaps without PIPELINING", function()
+    local r = run({}, { EHLO = "250-test.example\r\n250 8BITMIME\r\n" }, bodies(3), { overlap = true })
+    assert.equal("done", r.want)
+    for i = 1, 3 do assert.is_true(r.results[i].ok) end
+    assert.equal(0, dot_then_mail(r.srv.writes))
+  end)
+
+  it("only begin is allowed at an overlapped ready; off, the reply is awaited", function()
+    local s = assert(core.session { tls = "none", helo = "c.example" })
+    local srv = new_server {}
+    local function pump()
+      while true do
+        local w = s:want()
+        if w == "write" then srv:write(s:output())
+        elseif w == "read" then s:receive(srv:read())
+        else return w end
+      end
+    end
+    assert.equal("ready", pump())
+    s:overlap(true)
+    assert(s:begin(env()))
+    local w
+    repeat
+      w = s:want()
+      if w == "write" then srv:write(s:output())
+      elseif w == "read" then s:receive(srv:read())
+      elseif w == "body" then
+        local n = s:body("Subject: x\r\n\r\nx\r\n")
+        assert.truthy(n)
+        assert(s:body_end())
+      end
+    until w == "ready"
+    assert.is_false(s:result().complete)     -- its end-of-data reply is outstanding
+    assert.has_error(function() s:quit() end,
+      "quit called while an end-of-data reply is outstanding (overlap): turn overlap off and wait for ready")
+    s:overlap(false)
+    assert.equal("write", s:want())
+    repeat
+      w = s:want()
+      if w == "write" then srv:write(s:output()) elseif w == "read" then s:receive(srv:read()) end
+    until w == "ready"
+    assert.is_true(s:result().complete)
+    assert.is_true(s:result().ok)
+    assert.is_nil(s:result_prev())
   end)
 end)

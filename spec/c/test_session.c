@@ -263,6 +263,111 @@ static void test_free_everywhere(void)
     }
 }
 
+/* Overlap: each next message begun behind the previous end of data, as
+ * net.c's batch does; stop_after > 0 frees the session after that many
+ * steps, in whatever state (both transactions in flight included). */
+static void run_overlap(int split, int stop_after, int eof_after)
+{
+    static struct server v;
+    smtpkit_session_options o;
+    smtpkit_session *s;
+    smtpkit_recipient rc[3] = { {"a@x", NULL, NULL}, {"b@x", NULL, NULL}, {"c@x", NULL, NULL} };
+    smtpkit_envelope env;
+    const char *body = "Subject: x\r\n\r\n.dot\r\nbody\r\n";
+    int begun = 0, reported = 0, steps = 0, body_given = 0, cur = -1, prev = -1;
+    memset(&v, 0, sizeof v);
+    say(&v, "220 hi\r\n");
+    smtpkit_session_options_init(&o);
+    o.tls = SMTPKIT_TLS_NONE;
+    s = smtpkit_session_new(&o, NULL, 0);
+    memset(&env, 0, sizeof env);
+    env.from = "me@x";
+    env.rcpt = rc;
+    env.nrcpt = 3;
+    env.size = -1;
+    for (;;) {
+        smtpkit_want w = smtpkit_session_want(s);
+        size_t n, used;
+        const char *p;
+        if (stop_after && ++steps == stop_after)
+            break;
+        if (w == SMTPKIT_WANT_WRITE) {
+            p = smtpkit_session_output(s, &n);
+            server_write(&v, p, n);
+            smtpkit_session_written(s, n);
+        } else if (w == SMTPKIT_WANT_READ) {
+            if (v.plen == 0 || (eof_after && (int)v.messages >= eof_after)) {
+                smtpkit_session_eof(s);
+                continue;
+            }
+            if (split) {
+                size_t i;
+                for (i = 0; i < v.plen; i++)
+                    smtpkit_session_receive(s, v.pending + i, 1);
+            } else
+                smtpkit_session_receive(s, v.pending, v.plen);
+            v.plen = 0;
+        } else if (w == SMTPKIT_WANT_BODY) {
+            if (body_given)
+                smtpkit_session_body_end(s);
+            else if (smtpkit_session_body(s, body, strlen(body), &used) == 0 && used == strlen(body))
+                body_given = 1;
+        } else if (w == SMTPKIT_WANT_READY) {
+            const smtpkit_result *r = smtpkit_session_result(s);
+            if (prev >= 0) {
+                const smtpkit_result *pr = smtpkit_session_result_prev(s);
+                CHECK(pr && pr->complete && pr->ok && pr->naccepted == 3);
+                reported++;
+                prev = -1;
+            }
+            if (cur >= 0 && r && r->complete) {
+                CHECK(r->ok && r->naccepted == 3);
+                reported++;
+                cur = -1;
+            }
+            if (begun == 3) {
+                if (cur >= 0)
+                    smtpkit_session_overlap(s, 0);
+                else
+                    smtpkit_session_quit(s);
+                continue;
+            }
+            smtpkit_session_overlap(s, 1);
+            CHECK(smtpkit_session_begin(s, &env) == 0);
+            if (smtpkit_session_result_prev(s))
+                prev = cur;
+            cur = begun++;
+            body_given = 0;
+            smtpkit_session_overlap(s, begun < 3);
+        } else {
+            if (stop_after == 0 && eof_after == 0) {
+                CHECK(w == SMTPKIT_WANT_DONE);
+                CHECK(reported == 3);
+                CHECK(v.messages == 3);
+            }
+            if (eof_after) {
+                const smtpkit_result *pr = smtpkit_session_result_prev(s);
+                const smtpkit_result *r = smtpkit_session_result(s);
+                CHECK(w == SMTPKIT_WANT_FAILED);
+                CHECK(pr && pr->complete && pr->maybe_delivered);
+                CHECK(r && r->complete && !r->ok && !r->maybe_delivered);
+            }
+            break;
+        }
+    }
+    smtpkit_session_free(s);
+}
+
+static void test_overlap(void)
+{
+    int k;
+    run_overlap(0, 0, 0);
+    run_overlap(1, 0, 0);
+    run_overlap(0, 0, 1);
+    for (k = 1; k < 60; k++)
+        run_overlap(k % 2, k, 0);
+}
+
 static void test_data(void)
 {
     size_t n;
@@ -297,6 +402,7 @@ int main(void)
     test_whole_session(0);
     test_whole_session(1);
     test_free_everywhere();
+    test_overlap();
     test_data();
     test_validation();
     if (failures)
