@@ -32,6 +32,17 @@
  *             resendable = bool (true: nothing of the message reached the
  *             server: the connection was closed or refused with 421 before
  *             MAIL was answered) }
+ *   conn:send_many(envelopes, bodies [, first [, last]])
+ *       -> results, errors, done [, err]
+ *     Sends envelopes[i] with bodies[i] for i = first..last (default all),
+ *     each message's MAIL/RCPT/DATA pipelined behind the previous end of data
+ *     when the server offers PIPELINING (one round trip a message).
+ *     results[i]: the result (as from send) or false when no transaction
+ *     began; errors[i]: nil when the transaction ran to its end, else the
+ *     error (as from send; with results[i] the partial result). done: the
+ *     index of the last message handled; when < last, the connection failed
+ *     (err says why, err.resendable) and messages done+1..last were never
+ *     begun: send them on a new connection.
  *   conn:ready() -> bool     conn:quit()     conn:close()
  *   conn:info() -> { peer=, tls = bool, tls_version=, tls_cipher=, tls_resumed=,
  *                    auth = mechanism | nil, capabilities = {...} }
@@ -303,15 +314,24 @@ static conn_ud *check_conn(lua_State *L)
 typedef struct {
     lua_State *L;
     int kind;           /* 0 string, 1 file, 2 function */
-    int body_idx;       /* stack index of the body */
+    int body_idx;       /* stack index of the body, or of the table holding it */
+    int body_key;       /* 0: the body is at body_idx; > 0: body_idx[body_key] */
     int slot_idx;       /* stack slot keeping the iterator's current chunk */
     const char *s;
     size_t slen;
     int given;          /* string: already handed out */
     FILE *fp;
     long start;         /* file position at the start (-1: not seekable) */
-    char *buf;
+    char *buf;          /* FILE_CHUNK octets, shared: one body streams at a time */
 } body_state;
+
+static void push_body(lua_State *L, const body_state *b)
+{
+    if (b->body_key > 0)
+        lua_rawgeti(L, b->body_idx, b->body_key);
+    else
+        lua_pushvalue(L, b->body_idx);
+}
 
 static int body_read(void *ud, const char **p, size_t *n, char *err, size_t errlen)
 {
@@ -335,7 +355,7 @@ static int body_read(void *ud, const char **p, size_t *n, char *err, size_t errl
     default: {
         lua_State *L = b->L;
         for (;;) {
-            lua_pushvalue(L, b->body_idx);
+            push_body(L, b);
             if (lua_pcall(L, 0, 2, 0) != 0) {
                 snprintf(err, errlen, "the body iterator raised an error: %s",
                          lua_tostring(L, -1) ? lua_tostring(L, -1) : "?");
@@ -404,52 +424,65 @@ static int has_8bit(const char *s, size_t n)
     return 0;
 }
 
-static int l_send(lua_State *L)
+/* Sets up b for the body at idx (or idx[key] when key > 0), the value on
+ * top of the stack; pops it. Raises for a body of the wrong type. */
+static void body_init(lua_State *L, body_state *b, int idx, int key, int slot, char *buf)
 {
-    conn_ud *u = check_conn(L);
-    luaL_checktype(L, 2, LUA_TTABLE);
-    smtpkit_envelope env;
-    smtpkit_error err;
-    body_state b;
-    char fbuf[FILE_CHUNK];
-    memset(&env, 0, sizeof env);
-    memset(&b, 0, sizeof b);
-    b.L = L;
-    b.body_idx = 3;
-    b.start = -1;
-    b.buf = fbuf;
-    switch (lua_type(L, 3)) {
+    memset(b, 0, sizeof *b);
+    b->L = L;
+    b->body_idx = idx;
+    b->body_key = key;
+    b->slot_idx = slot;
+    b->start = -1;
+    b->buf = buf;
+    switch (lua_type(L, -1)) {
     case LUA_TSTRING:
-        b.kind = 0;
-        b.s = lua_tolstring(L, 3, &b.slen);
+        b->kind = 0;
+        b->s = lua_tolstring(L, -1, &b->slen);   /* kept alive by its table or slot */
         break;
     case LUA_TFUNCTION:
-        b.kind = 2;
+        b->kind = 2;
         break;
-    default:
-        b.kind = 1;
-        b.fp = *(FILE **)luaL_checkudata(L, 3, LUA_FILEHANDLE);
-        if (!b.fp)
-            return luaL_argerror(L, 3, "the file is closed");
-        b.start = ftell(b.fp);
+    default: {
+        FILE **fp = luaL_testudata(L, -1, LUA_FILEHANDLE);
+        if (!fp)
+            luaL_error(L, "a body must be a string, a file handle or a function, not %s",
+                       luaL_typename(L, -1));
+        b->kind = 1;
+        b->fp = *fp;
+        if (!b->fp)
+            luaL_error(L, "the body file is closed");
+        b->start = ftell(b->fp);
         break;
     }
-    lua_settop(L, 3);
-    lua_pushnil(L);
-    b.slot_idx = 4;
-    if (!u->c)
-        return luaL_error(L, "the connection is closed");
+    }
+    lua_pop(L, 1);
+}
 
-    env.from = opt_string(L, 2, "from");
-    lua_getfield(L, 2, "to");
+/* Number of recipients of the envelope table at t; raises unless 1..max. */
+static size_t env_nrcpt(lua_State *L, int t)
+{
+    size_t n;
+    lua_getfield(L, t, "to");
     luaL_checktype(L, -1, LUA_TTABLE);
-    size_t n = lua_rawlen(L, -1);
+    n = lua_rawlen(L, -1);
+    lua_pop(L, 1);
     if (n == 0 || n > SMTPKIT_SESSION_MAX_RCPT)
-        return luaL_error(L, "envelope 'to' needs 1 to %d recipients", SMTPKIT_SESSION_MAX_RCPT);
-    smtpkit_recipient *rc = lua_newuserdata(L, n * sizeof *rc);   /* freed by the GC */
-    int rcidx = lua_gettop(L);
+        luaL_error(L, "envelope 'to' needs 1 to %d recipients", SMTPKIT_SESSION_MAX_RCPT);
+    return n;
+}
+
+/* Reads the envelope table at t into env, its recipients into rc (room for
+ * env_nrcpt). The strings stay owned by the table. Raises on wrong types. */
+static void env_read(lua_State *L, int t, smtpkit_envelope *env, smtpkit_recipient *rc,
+                     const body_state *b)
+{
+    size_t n = env_nrcpt(L, t);
+    memset(env, 0, sizeof *env);
+    env->from = opt_string(L, t, "from");
+    lua_getfield(L, t, "to");
     for (size_t i = 0; i < n; i++) {
-        lua_rawgeti(L, rcidx - 1, (int)i + 1);
+        lua_rawgeti(L, -1, (int)i + 1);
         memset(&rc[i], 0, sizeof rc[i]);
         if (lua_type(L, -1) == LUA_TSTRING) {
             rc[i].address = lua_tostring(L, -1);
@@ -459,22 +492,41 @@ static int l_send(lua_State *L)
             rc[i].notify = opt_string(L, ti, "notify");
             rc[i].orcpt = opt_string(L, ti, "orcpt");
             if (!rc[i].address)
-                return luaL_error(L, "recipient %d has no address", (int)i + 1);
+                luaL_error(L, "recipient %d has no address", (int)i + 1);
         } else {
-            return luaL_error(L, "recipient %d must be a string or a table", (int)i + 1);
+            luaL_error(L, "recipient %d must be a string or a table", (int)i + 1);
         }
         lua_pop(L, 1);   /* the strings live in the envelope table */
     }
-    env.rcpt = rc;
-    env.nrcpt = n;
-    env.size = (long long)opt_number(L, 2, "size", -1);
-    env.body_8bit = opt_bool(L, 2, "body_8bit", -1);
-    if (env.body_8bit < 0 && b.kind == 0)   /* not said: scan a string body; a stream
-                                              * stays unknown (-1, see session.h) */
-        env.body_8bit = has_8bit(b.s, b.slen);
-    env.pass_long_lines = opt_bool(L, 2, "long_lines", 0);
-    env.dsn_ret = opt_string(L, 2, "dsn_ret");
-    env.dsn_envid = opt_string(L, 2, "dsn_envid");
+    lua_pop(L, 1);
+    env->rcpt = rc;
+    env->nrcpt = n;
+    env->size = (long long)opt_number(L, t, "size", -1);
+    env->body_8bit = opt_bool(L, t, "body_8bit", -1);
+    if (env->body_8bit < 0 && b->kind == 0)   /* not said: scan a string body; a
+                                              * stream stays unknown (-1, see session.h) */
+        env->body_8bit = has_8bit(b->s, b->slen);
+    env->pass_long_lines = opt_bool(L, t, "long_lines", 0);
+    env->dsn_ret = opt_string(L, t, "dsn_ret");
+    env->dsn_envid = opt_string(L, t, "dsn_envid");
+}
+
+static int l_send(lua_State *L)
+{
+    conn_ud *u = check_conn(L);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    smtpkit_envelope env;
+    smtpkit_error err;
+    body_state b;
+    char fbuf[FILE_CHUNK];
+    lua_settop(L, 3);
+    lua_pushnil(L);            /* 4: the iterator's current chunk */
+    lua_pushvalue(L, 3);
+    body_init(L, &b, 3, 0, 4, fbuf);
+    if (!u->c)
+        return luaL_error(L, "the connection is closed");
+    smtpkit_recipient *rc = lua_newuserdata(L, env_nrcpt(L, 2) * sizeof *rc);   /* GC'd */
+    env_read(L, 2, &env, rc, &b);
 
     smtpkit_body_source src = { body_read, body_rewind, &b };
     int r = smtpkit_conn_send(u->c, &env, &src, &err);
@@ -493,6 +545,116 @@ static int l_send(lua_State *L)
     else
         lua_pushnil(L);
     return 3;
+}
+
+/* conn:send_many(envelopes, bodies [, first [, last]]): see the top. Every
+ * envelope and body is read before anything is sent, so a wrong type
+ * raises with nothing on the wire. */
+typedef struct {
+    lua_State *L;
+    conn_ud *u;
+    smtpkit_envelope *env;
+    body_state *b;
+    size_t first;             /* 1-based index of message 0 */
+    int results, errors;      /* stack indices of the output tables */
+    smtpkit_body_source src;
+} many_state;
+
+static int many_next(void *ud, size_t i, smtpkit_envelope *env,
+                     const smtpkit_body_source **src, smtpkit_error *err)
+{
+    many_state *m = ud;
+    (void)err;
+    *env = m->env[i];
+    m->src.read = body_read;
+    m->src.rewind = body_rewind;
+    m->src.ud = &m->b[i];
+    *src = &m->src;
+    return 0;
+}
+
+static void many_done(void *ud, size_t i, const smtpkit_result *res, const smtpkit_error *err,
+                      int resendable)
+{
+    many_state *m = ud;
+    lua_State *L = m->L;
+    int k = (int)(m->first + i);
+    luaL_checkstack(L, 8, "send_many");
+    if (err && err->kind == SMTPKIT_ERR_VALIDATION)
+        res = NULL;   /* nothing was sent: the error says all */
+    if (res)
+        smtpkit_lua_push_result(L, res);
+    else
+        lua_pushboolean(L, 0);
+    lua_rawseti(L, m->results, k);
+    if (err) {
+        int phase = smtpkit_conn_failed_phase(m->u->c);
+        push_error(L, err, err->kind == SMTPKIT_ERR_VALIDATION ? -1 : phase, resendable);
+        lua_rawseti(L, m->errors, k);
+    }
+}
+
+static int l_send_many(lua_State *L)
+{
+    conn_ud *u = check_conn(L);
+    many_state m;
+    smtpkit_batch batch;
+    smtpkit_error err;
+    char fbuf[FILE_CHUNK];
+    luaL_checktype(L, 2, LUA_TTABLE);
+    luaL_checktype(L, 3, LUA_TTABLE);
+    lua_Integer first = luaL_optinteger(L, 4, 1);
+    lua_Integer last = luaL_optinteger(L, 5, (lua_Integer)lua_rawlen(L, 2));
+    if (first < 1)
+        return luaL_argerror(L, 4, "must be >= 1");
+    if (!u->c)
+        return luaL_error(L, "the connection is closed");
+    size_t n = last >= first ? (size_t)(last - first + 1) : 0;
+    lua_settop(L, 3);
+    lua_pushnil(L);                   /* 4: the iterator's current chunk */
+    lua_newtable(L);                  /* 5: results */
+    lua_newtable(L);                  /* 6: errors */
+    memset(&m, 0, sizeof m);
+    m.L = L;
+    m.u = u;
+    m.first = (size_t)first;
+    m.results = 5;
+    m.errors = 6;
+    /* one block for the envelopes, the body states and every recipient */
+    size_t total_rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        lua_rawgeti(L, 2, (int)(m.first + i));
+        luaL_checktype(L, -1, LUA_TTABLE);
+        total_rc += env_nrcpt(L, lua_gettop(L));
+        lua_pop(L, 1);
+    }
+    char *block = lua_newuserdata(L, n * (sizeof *m.env + sizeof *m.b)
+                                     + total_rc * sizeof(smtpkit_recipient) + 1);   /* 7 */
+    m.env = (smtpkit_envelope *)(void *)block;
+    m.b = (body_state *)(void *)(m.env + n);
+    smtpkit_recipient *rc = (smtpkit_recipient *)(void *)(m.b + n);
+    for (size_t i = 0; i < n; i++) {
+        int k = (int)(m.first + i);
+        lua_rawgeti(L, 3, k);
+        body_init(L, &m.b[i], 3, k, 4, fbuf);
+        lua_rawgeti(L, 2, k);
+        env_read(L, lua_gettop(L), &m.env[i], rc, &m.b[i]);
+        rc += m.env[i].nrcpt;
+        lua_pop(L, 1);
+    }
+    batch.n = n;
+    batch.next = many_next;
+    batch.done = many_done;
+    batch.ud = &m;
+    size_t sent = smtpkit_conn_send_batch(u->c, &batch, &err);
+    u->L = NULL;
+    lua_pushvalue(L, 5);
+    lua_pushvalue(L, 6);
+    lua_pushinteger(L, (lua_Integer)(m.first + sent) - 1);
+    if (sent == n)
+        return 3;
+    push_error(L, &err, smtpkit_conn_failed_phase(u->c), 1);
+    return 4;
 }
 
 static int l_ready(lua_State *L)
@@ -562,7 +724,7 @@ static int l_info(lua_State *L)
 }
 
 static const luaL_Reg conn_methods[] = {
-    {"send", l_send}, {"ready", l_ready}, {"quit", l_quit}, {"close", l_close},
+    {"send", l_send}, {"send_many", l_send_many}, {"ready", l_ready}, {"quit", l_quit}, {"close", l_close},
     {"info", l_info}, {NULL, NULL}
 };
 

@@ -581,6 +581,98 @@ int smtpkit_conn_send(smtpkit_conn *c, const smtpkit_envelope *env,
     return -1;
 }
 
+/* The slots of a batch: the message the current transaction carries, and the
+ * one before it while its end-of-data reply is outstanding. */
+#define NO_MSG ((size_t)-1)
+
+/* Reports what ended: the previous transaction (final by now), and the
+ * current one when complete. failed: the session's error, or NULL. */
+static void harvest(smtpkit_conn *c, const smtpkit_batch *b, size_t *prev, size_t *cur,
+                    const smtpkit_error *failed)
+{
+    if (*prev != NO_MSG) {
+        const smtpkit_result *r = smtpkit_session_result_prev(c->s);
+        /* ended by the failure (no end-of-data reply) or by its reply */
+        b->done(b->ud, *prev, r, r && r->maybe_delivered ? failed : NULL, 0);
+        *prev = NO_MSG;
+    }
+    if (*cur != NO_MSG) {
+        const smtpkit_result *r = smtpkit_session_result(c->s);
+        if (failed)
+            b->done(b->ud, *cur, r, failed, smtpkit_session_resendable(c->s));
+        else if (r && r->complete)
+            b->done(b->ud, *cur, r, NULL, 0);
+        else
+            return;
+        *cur = NO_MSG;
+    }
+}
+
+size_t smtpkit_conn_send_batch(smtpkit_conn *c, const smtpkit_batch *b, smtpkit_error *err)
+{
+    size_t next = 0, cur = NO_MSG, prev = NO_MSG;
+    smtpkit_error e;
+    c->failed_phase = -1;
+    c->began = 0;
+    if (smtpkit_session_want(c->s) == SMTPKIT_WANT_READY && c->fd >= 0)
+        check_idle(c);
+    while (run(c) == SMTPKIT_WANT_READY) {
+        smtpkit_envelope env;
+        const smtpkit_body_source *src = NULL;
+        size_t i;
+        harvest(c, b, &prev, &cur, NULL);
+        if (next == b->n) {
+            if (cur == NO_MSG)
+                break;   /* all done, the connection ready for more */
+            smtpkit_session_overlap(c->s, 0);   /* READY again once the last reply came */
+            continue;
+        }
+        i = next++;
+        memset(&env, 0, sizeof env);
+        if (b->next(b->ud, i, &env, &src, &e) != 0) {
+            b->done(b->ud, i, NULL, &e, 0);
+            continue;
+        }
+        smtpkit_session_overlap(c->s, 1);   /* begin behind cur's end of data */
+        if (smtpkit_session_begin(c->s, &env) != 0) {
+            copy_error(&e, c->s);
+            if (smtpkit_session_want(c->s) == SMTPKIT_WANT_FAILED) {
+                next--;   /* not begun: the caller sends it on a new connection */
+                break;
+            }
+            b->done(b->ud, i, NULL, &e, 0);   /* its own fault (validation): go on */
+            continue;
+        }
+        c->began = 1;
+        if (smtpkit_session_result_prev(c->s))
+            prev = cur;   /* begun behind cur's end of data */
+        cur = i;
+        /* the next message may begin behind this one's end of data; the
+         * last one's reply is awaited */
+        smtpkit_session_overlap(c->s, next < b->n);
+        c->src = src;
+        c->pass = 0;
+        c->chunk = NULL;
+        c->chunk_len = 0;
+        c->body_done = 0;
+    }
+    c->src = NULL;
+    c->chunk = NULL;
+    c->chunk_len = 0;
+    smtpkit_session_overlap(c->s, 0);
+    if (smtpkit_session_want(c->s) != SMTPKIT_WANT_READY) {
+        if (smtpkit_session_want(c->s) == SMTPKIT_WANT_FAILED)
+            copy_error(err, c->s);
+        else
+            set_error(err, SMTPKIT_ERR_CONNECT, "the connection is closed");
+        if (c->failed_phase < 0)
+            c->failed_phase = (int)smtpkit_session_phase(c->s);
+        harvest(c, b, &prev, &cur, err);
+        close_transport(c);
+    }
+    return next;
+}
+
 int smtpkit_conn_failed_phase(const smtpkit_conn *c)
 {
     return c->failed_phase;

@@ -88,6 +88,37 @@ smtpkit_conn *smtpkit_conn_open(const smtpkit_conn_options *o, smtpkit_error *er
 int smtpkit_conn_send(smtpkit_conn *c, const smtpkit_envelope *env,
                       const smtpkit_body_source *src, smtpkit_error *err);
 
+/* Messages for smtpkit_conn_send_batch. */
+typedef struct smtpkit_batch {
+    size_t n;
+    /* Message i (asked once each, in order 0, 1...): fills *env (copied at
+     * once) and *src (used until the next call of next, or the batch's end).
+     * Returns 0; or -1 with *err: message i cannot be sent, it is reported
+     * (done, res NULL) and the batch goes on. */
+    int (*next)(void *ud, size_t i, smtpkit_envelope *env,
+                const smtpkit_body_source **src, smtpkit_error *err);
+    /* Message i is over (called once for each message asked for; not always
+     * in order). res: its result (NULL when no transaction began), valid
+     * during the call. err: NULL when its transaction ran to its end
+     * (accepted or refused: see res), else why not (a validation error, or
+     * the connection's failure). resendable: as smtpkit_conn_resendable. */
+    void (*done)(void *ud, size_t i, const smtpkit_result *res, const smtpkit_error *err,
+                 int resendable);
+    void *ud;
+} smtpkit_batch;
+
+/* Sends b->n messages over the connection, one transaction each. When the
+ * server offers PIPELINING, each message's MAIL, RCPT and DATA go in the same
+ * write as the previous message's end of data (smtpkit_session_overlap): one
+ * round trip per message instead of two. Returns how many messages were
+ * asked for (and reported); fewer than b->n when the connection failed
+ * (*err says why; the connection is then dead): the rest were never begun,
+ * send them on a new connection. A message in flight
+ * behind another's end of data when the connection fails is reported not
+ * sent (deferred, network error); the one whose end-of-data reply never came,
+ * maybe delivered (unknown), as with smtpkit_conn_send. */
+size_t smtpkit_conn_send_batch(smtpkit_conn *c, const smtpkit_batch *b, smtpkit_error *err);
+
 /* The phase the last failure happened in (smtpkit_phase), -1 when none. A
  * failure in SMTPKIT_PHASE_MAIL (EOF or 421 on an idle connection, before
  * MAIL was answered) means nothing of the message reached the server: the

@@ -25,11 +25,14 @@ CONFIG keys (all optional except ready_file and out_dir):
   smtputf8     enable SMTPUTF8
   replies      {"greeting": "...", "EHLO": "...", "MAIL": "...", "RCPT": "...",
                 "RCPT <addr>": "...", "DATA": "...", "EOD": "...",
-                "RSET": "...", "STARTTLS": "..."}: the reply for that step
+                "RSET": "...", "STARTTLS": "...", "EOD <n>": "..."}: the
+               reply for that step ("EOD <n>": to the n-th end of data this
+               server receives, over all connections)
                (several lines: separate with \\r\\n, e.g. "250-a\\r\\n250 b").
                A 421 reply also closes the connection.
   drop_after_data  true: read the whole message after DATA, then close the
-               connection without replying
+               connection without replying; n: only for the n-th end of
+               data this server receives
   delay        {"step": seconds}: sleep before replying at that step
                (steps: greeting, EHLO, MAIL, RCPT, DATA, EOD, RSET, QUIT, AUTH)
   trickle      {"step": seconds}: at that step send an endless multi-line
@@ -57,7 +60,7 @@ CFG = json.load(open(sys.argv[1]))
 REPLIES = CFG.get("replies", {})
 DELAY = CFG.get("delay", {})
 TRICKLE = CFG.get("trickle", {})
-COUNTER = {"n": 0}
+COUNTER = {"n": 0, "eod": 0}   # messages saved; ends of data received
 
 
 def save(envelope, session, server):
@@ -125,12 +128,15 @@ class Handler:
         return rep or "250 2.1.5 Ok"
 
     async def handle_DATA(self, server, session, envelope):
-        if CFG.get("drop_after_data"):
+        COUNTER["eod"] += 1
+        k = COUNTER["eod"]
+        drop = CFG.get("drop_after_data")
+        if drop is True or (drop and drop == k):
             save(envelope, session, server)
             server._dropping = True
             server.transport.close()
             return "250 not sent"
-        rep = REPLIES.get("EOD")
+        rep = REPLIES.get("EOD %d" % k, REPLIES.get("EOD"))
         if rep and not rep.startswith("2"):
             return rep
         n = save(envelope, session, server)
