@@ -49,8 +49,8 @@
  *   s:overlap(on)       -- begin the next message behind the end of data, its
  *                          reply outstanding (smtpkit_session_overlap): want
  *                          "ready" then means "begin may pipeline"
- *   s:result_prev()     -> after a begin made under overlap, the previous
- *                          message's result (final once .complete), else nil
+ *   s:result_prev()     -> after a begin, the message before it's result
+ *                          (final once .complete), else nil
  *   s:error()           -> err table or nil: { kind=, message=, reply= (or nil),
  *                          classification = {outcome=,reason=,action=,retry=,
  *                          explanation=} (or nil) }, metatable core.error_mt

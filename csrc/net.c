@@ -581,22 +581,25 @@ int smtpkit_conn_send(smtpkit_conn *c, const smtpkit_envelope *env,
     return -1;
 }
 
-/* The slots of a batch: the message the current transaction carries, and the
- * one before it while its end-of-data reply is outstanding. */
+/* The messages of a batch the engine's two slots hold: cur, the last begun
+ * (smtpkit_session_result), and prev, the one before it not yet reported
+ * (smtpkit_session_result_prev). */
 #define NO_MSG ((size_t)-1)
 
-/* Reports what ended: the previous transaction (final by now), and the
- * current one when complete. failed: the session's error, or NULL. */
+/* Reports prev when its result is final (always, once failed: the session's
+ * error, or NULL); and cur too when cur_too and it is over. */
 static void harvest(smtpkit_conn *c, const smtpkit_batch *b, size_t *prev, size_t *cur,
-                    const smtpkit_error *failed)
+                    int cur_too, const smtpkit_error *failed)
 {
     if (*prev != NO_MSG) {
         const smtpkit_result *r = smtpkit_session_result_prev(c->s);
+        if (!failed && !(r && r->complete))
+            return;   /* its end-of-data reply is still to come */
         /* ended by the failure (no end-of-data reply) or by its reply */
         b->done(b->ud, *prev, r, r && r->maybe_delivered ? failed : NULL, 0);
         *prev = NO_MSG;
     }
-    if (*cur != NO_MSG) {
+    if (cur_too && *cur != NO_MSG) {
         const smtpkit_result *r = smtpkit_session_result(c->s);
         if (failed)
             b->done(b->ud, *cur, r, failed, smtpkit_session_resendable(c->s));
@@ -620,8 +623,11 @@ size_t smtpkit_conn_send_batch(smtpkit_conn *c, const smtpkit_batch *b, smtpkit_
         smtpkit_envelope env;
         const smtpkit_body_source *src = NULL;
         size_t i;
-        harvest(c, b, &prev, &cur, NULL);
+        /* the next begin takes prev's slot: prev is over by now (a message
+         * begun behind it has had its 354, so prev's reply came first) */
+        harvest(c, b, &prev, &cur, 0, NULL);
         if (next == b->n) {
+            harvest(c, b, &prev, &cur, 1, NULL);
             if (cur == NO_MSG)
                 break;   /* all done, the connection ready for more */
             smtpkit_session_overlap(c->s, 0);   /* READY again once the last reply came */
@@ -630,6 +636,7 @@ size_t smtpkit_conn_send_batch(smtpkit_conn *c, const smtpkit_batch *b, smtpkit_
         i = next++;
         memset(&env, 0, sizeof env);
         if (b->next(b->ud, i, &env, &src, &e) != 0) {
+            harvest(c, b, &prev, &cur, 1, NULL);
             b->done(b->ud, i, NULL, &e, 0);
             continue;
         }
@@ -640,12 +647,12 @@ size_t smtpkit_conn_send_batch(smtpkit_conn *c, const smtpkit_batch *b, smtpkit_
                 next--;   /* not begun: the caller sends it on a new connection */
                 break;
             }
+            harvest(c, b, &prev, &cur, 1, NULL);
             b->done(b->ud, i, NULL, &e, 0);   /* its own fault (validation): go on */
             continue;
         }
         c->began = 1;
-        if (smtpkit_session_result_prev(c->s))
-            prev = cur;   /* begun behind cur's end of data */
+        prev = cur;   /* now in the engine's previous slot */
         cur = i;
         /* the next message may begin behind this one's end of data; the
          * last one's reply is awaited */
@@ -655,6 +662,15 @@ size_t smtpkit_conn_send_batch(smtpkit_conn *c, const smtpkit_batch *b, smtpkit_
         c->chunk = NULL;
         c->chunk_len = 0;
         c->body_done = 0;
+        /* Write the new commands first, then report the message before them
+         * (building the caller's result costs time the server now spends
+         * answering, not the time of a round trip). */
+        if (prev != NO_MSG && smtpkit_session_want(c->s) == SMTPKIT_WANT_WRITE) {
+            c->cur_phase = (int)smtpkit_session_phase(c->s);
+            c->deadline = smtpkit_net_now_ms() + phase_ms(c, (smtpkit_phase)c->cur_phase);
+            do_write(c);
+        }
+        harvest(c, b, &prev, &cur, 0, NULL);
     }
     c->src = NULL;
     c->chunk = NULL;
@@ -667,7 +683,7 @@ size_t smtpkit_conn_send_batch(smtpkit_conn *c, const smtpkit_batch *b, smtpkit_
             set_error(err, SMTPKIT_ERR_CONNECT, "the connection is closed");
         if (c->failed_phase < 0)
             c->failed_phase = (int)smtpkit_session_phase(c->s);
-        harvest(c, b, &prev, &cur, err);
+        harvest(c, b, &prev, &cur, 1, err);
         close_transport(c);
     }
     return next;

@@ -1400,15 +1400,16 @@ int smtpkit_session_begin(smtpkit_session *s, const smtpkit_envelope *env)
     free_txn(&s->pt);
     memset(&s->presult, 0, sizeof s->presult);
     s->have_prev = 0;
-    if (park) {
-        /* the current transaction moves to the previous slot (its result's
-         * rcpt array moves with it), and its end of data is now answered
-         * to it there */
+    if (s->have_result) {
+        /* the last transaction moves to the previous slot (its result's
+         * rcpt array moves with it), so its result outlives this begin;
+         * when parked, its end of data is now answered to it there */
         s->pt = s->t;
         s->presult = s->result;
         s->have_prev = 1;
         memset(t, 0, sizeof *t);
-        s->ring[s->ring_head].cmd = C_DOT_PREV;
+        if (park)
+            s->ring[s->ring_head].cmd = C_DOT_PREV;
     }
     free_txn(t);
     memset(&s->result, 0, sizeof s->result);

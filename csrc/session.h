@@ -380,9 +380,11 @@ const smtpkit_result *smtpkit_session_result(const smtpkit_session *s);
  * as not sent (deferred; a 421 to the end of data is its reply too). */
 void smtpkit_session_overlap(smtpkit_session *s, int on);
 
-/* After a _begin made under overlap: the previous transaction's result (final
- * once its end-of-data reply came: ->complete), else NULL. Owned by s, valid
- * until the next _begin or _free. */
+/* After a _begin: the transaction before it's result (NULL before the second
+ * _begin). Final once ->complete: at once, unless that begin was made under
+ * overlap, then when its end-of-data reply came. A transport may so begin
+ * the next message and write its commands before it turns the last result
+ * into its own form. Owned by s, valid until the next _begin or _free. */
 const smtpkit_result *smtpkit_session_result_prev(const smtpkit_session *s);
 
 /* The last error, or NULL. It explains WANT_FAILED, or the -1 of the last

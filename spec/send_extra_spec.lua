@@ -95,8 +95,8 @@ describe("smtpkit.send against a Postfix with restrictions", function()
     assert.truthy(r.recipients[4].queue_id)
     assert.are_not.equal(r.queue_id, r.recipients[4].queue_id)
     assert.equal(r.recipients[4].queue_id, r.recipients[5].queue_id)
-    assert.same({ "r3@x.test", "r4@x.test" }, pf:wait_message(r.recipients[4].queue_id).to)
-    assert.same({ "r1@x.test", "r2@x.test" }, pf:wait_message(r.queue_id).to)
+    assert.same({ "r3@x.test", "r4@x.test" }, pf:wait_message(r.recipients[4].queue_id, 10, 2).to)
+    assert.same({ "r1@x.test", "r2@x.test" }, pf:wait_message(r.queue_id, 10, 2).to)
     local seen
     local deadline = os.time() + 15
     repeat

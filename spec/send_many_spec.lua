@@ -78,7 +78,9 @@ describe("client:send_many against Postfix (STARTTLS + AUTH)", function()
     -- 2's long body ends a write of its own before 4 begins, or behind it)
     assert.truthy(overlapped(lines) >= 2)
     local stored = {}
-    for _, i in ipairs { 1, 2, 4, 5 } do stored[i] = pf:wait_message(results[i].queue_id) end
+    for _, i in ipairs { 1, 2, 4, 5 } do
+      stored[i] = pf:wait_message(results[i].queue_id, 10, #results[i].recipients)
+    end
     assert.equal("Subject: one\n\n.x\none\n", without_received(stored[1].data))
     assert.equal(lf("Subject: from a file\r\n\r\n" .. ("file line .\r\n.starts with a dot\r\n"):rep(2000)),
       without_received(stored[2].data))

@@ -41,8 +41,9 @@
 --       {queue_id=, from=, to={...}, data=bytes} (LF line ends, Postfix's
 --       Received: header first; one entry per queue id, recipients merged;
 --       bounces, whose from is "MAILER-DAEMON", are left out);
---       srv:wait_messages(n [, seconds=10]); srv:wait_message(queue_id) the
---       message a result's queue_id names; srv:log() the maillog text.
+--       srv:wait_messages(n [, seconds=10]); srv:wait_message(queue_id
+--       [, seconds [, nrcpt]]) the message a result's queue_id names (once
+--       delivered to nrcpt recipients); srv:log() the maillog text.
 --   srv:stop()                 stops one server (idempotent)
 --   servers.stop_all()         stops every server and removes the temp dirs
 --   servers.body_of(data)      the part after the first empty line, CRLF->LF
@@ -173,12 +174,14 @@ function Server:wait_messages(n, seconds)
   return got
 end
 
---- Waits for the message whose queue id (Postfix) is qid; returns it.
-function Server:wait_message(qid, seconds)
+--- Waits for the message whose queue id (Postfix) is qid, delivered to at
+-- least nrcpt recipients (default 1: Postfix delivers each recipient on its
+-- own, one after the other); returns it.
+function Server:wait_message(qid, seconds, nrcpt)
   local found
   wait_until(function()
     for _, m in ipairs(self:messages()) do
-      if m.queue_id == qid then found = m end
+      if m.queue_id == qid and #m.to >= (nrcpt or 1) then found = m end
     end
     return found
   end, seconds or 10, "message " .. tostring(qid) .. " at " .. self.kind)
