@@ -76,6 +76,7 @@ end)
 -- The spec's nginx: one location per phase, all through spec/support/resty_handler.lua.
 local LOCATIONS = [[
     location = /send { content_by_lua_block { require("support.resty_handler").handle() } }
+    location = /send_many { content_by_lua_block { require("support.resty_handler").handle_many() } }
     location = /send_access {
       access_by_lua_block { require("support.resty_handler").handle() }
       content_by_lua_block { ngx.say("kind=unreached") }
@@ -190,6 +191,20 @@ describe("smtpkit.resty", function()
         assert.matches("Subject: resty one\n", m.data, 1, true)
         assert.equal("marker-one\n.a line that starts with a dot\n", servers.body_of(m.data))
         first = r
+      end)
+
+      it("send_many: several messages, pipelined, each stored once", function()
+        local r, text = send("/send_many", pf_args{ count = 5, n = "batch" })
+        local ids = {}
+        for i = 1, 5 do
+          local ok, outcome, _, qid = r["m" .. i]:match("^([^,]+),([^,]+),([^,]+),([^,]+)")
+          assert.equal("true", ok, text)
+          assert.equal("delivered", outcome, text)
+          ids[#ids + 1] = qid
+        end
+        for i, qid in ipairs(ids) do
+          assert.matches("#" .. i .. "\n$", pf:wait_message(qid).data)
+        end
       end)
 
       it("reuses the pooled connection for a second send", function()
@@ -455,6 +470,34 @@ for i in range(3):
         assert.matches("X-SMTPAPI", r.message, 1, true)
         require("socket").sleep(0.2)
         assert.equal(1, #s:messages())
+      end)
+
+      it("send_many: a refused end of data ends only that message", function()
+        local s = servers.scripted{ replies = { ["EOD 2"] = "554 5.6.0 message content rejected" } }
+        local r, text = send("/send_many", { port = s.port, tls = "none", count = 4, n = "many" })
+        assert.equal("true,delivered,false", r.m1:match("^[^,]+,[^,]+,[^,]+"), text)
+        assert.matches("^false,", r.m2, text)
+        assert.matches("^true,delivered", r.m3, text)
+        assert.matches("^true,delivered", r.m4, text)
+        assert.equal("3", r.overlapped, text)   -- each next MAIL behind an end of data
+        local got = s:wait_messages(3)
+        assert.matches("#1\r\n$", got[1].data)
+        assert.matches("#3\r\n$", got[2].data)
+        assert.matches("#4\r\n$", got[3].data)
+      end)
+
+      it("send_many: a drop after an end of data; the message behind it goes again", function()
+        local s = servers.scripted{ drop_after_data = 2 }
+        local r, text = send("/send_many",
+          { port = s.port, tls = "none", count = 5, n = "manydrop", pool = "0" })
+        assert.matches("^true,delivered", r.m1, text)
+        assert.equal("false,unknown,true", r.m2:match("^[^,]+,[^,]+,[^,]+"), text)
+        for i = 3, 5 do assert.matches("^true,delivered", r["m" .. i], text) end
+        local got = s:wait_messages(5)
+        local tails = {}
+        for _, m in ipairs(got) do tails[#tails + 1] = m.data:match("#(%d)\r\n$") end
+        table.sort(tails)
+        assert.same({ "1", "2", "3", "4", "5" }, tails)   -- each once
       end)
 
       it("reports maybe_delivered when the server drops after the data", function()

@@ -640,6 +640,137 @@ function Client:_send(env, source)
   return transact(self, env, source)
 end
 
+-- One batch on the open connection: preps[pos..last], each message begun
+-- behind the previous one's end of data (the engine's overlap) when the
+-- server offers PIPELINING, so its MAIL, RCPT and DATA go in the same write.
+-- report(k, res, err, resendable) once for each message begun or refused at
+-- begin. Returns the index of the last message handled, and the session's
+-- error when the connection failed (it is closed then; messages after the
+-- index returned were never begun).
+local function batch(self, preps, pos, last, report)
+  local s = self.session
+  local k, cur, prev = pos, nil, nil
+  -- prev's result is final once its end-of-data reply came (by the time the
+  -- message behind it had its 354), or once the session failed
+  local function take_prev(failed)
+    if not prev then return end
+    local r = s:result_prev()
+    if failed or (r and r.complete) then
+      report(prev, r, r and r.maybe_delivered and failed or nil, false)
+      prev = nil
+    end
+  end
+  while pump(self) == "ready" do
+    take_prev(nil)
+    if k > last then
+      if not cur then break end
+      local r = s:result()
+      if r.complete then
+        report(cur, r, nil, false)
+        cur = nil
+        break
+      end
+      s:overlap(false)   -- the last end-of-data reply is awaited
+      restart_phase(self)
+    else
+      local env = preps[k].env
+      local said = env.body_8bit
+      if said == nil then env.body_8bit = s:capabilities()["8bitmime"] == true end   -- as transact
+      s:overlap(true)
+      local ok, err = s:begin(env)
+      env.body_8bit = said
+      if ok then
+        prev, cur = cur, k
+        k = k + 1
+        self.messages = self.messages + 1
+        s:overlap(k <= last)
+        restart_phase(self)
+        send_body(self, preps[cur].source)
+        take_prev(nil)
+      elseif s:want() == "failed" then
+        break
+      else
+        report(k, nil, err, false)   -- validation: nothing of it was sent
+        k = k + 1
+      end
+    end
+  end
+  if s:want() ~= "ready" then
+    local e = s:error() or new_error("protocol", "the session failed")
+    take_prev(e)
+    if cur then report(cur, s:result(), e, s:resendable()) end
+    close_socket(self)
+    return k - 1, e
+  end
+  return k - 1
+end
+
+--- Sends many messages, reconnecting when needed (see smtpkit.client's
+-- send_many): each message's MAIL, RCPT and DATA go in the same write as the
+-- previous message's end of data when the server offers PIPELINING.
+-- @tparam table msgs a list of messages, as for `send`
+-- @treturn table results: `results[i]` is the result of `msgs[i]` (as from
+--   `send`), or false when it could not be handed over
+-- @treturn table errs: `errs[i]` is why `results[i]` is false, else nil
+function Client:send_many(msgs)
+  envelope.check(msgs, "table", "send_many's messages", 2)
+  local results, errs, preps = {}, {}, {}
+  for i = 1, #msgs do
+    local env, source = prepare(msgs[i])
+    if env then
+      preps[#preps + 1] = { env = env, source = source, i = i }
+    else
+      results[i], errs[i] = false, source
+    end
+  end
+  local pos, resent = 1, {}
+  local function fail_rest(err)
+    for k = pos, #preps do results[preps[k].i], errs[preps[k].i] = false, err end
+    pos = #preps + 1
+  end
+  while pos <= #preps do
+    if not self.closed and self.session and retire(self) then quit(self) end
+    local fresh = false
+    if self.closed or not self.session or self.session:want() ~= "ready" then
+      local ok, err = self:_open()
+      if not ok then
+        fail_rest(err)
+        break
+      end
+      fresh = self.reused == 0
+    end
+    local idle = self.reused > 0 or self.messages > 0
+    local room = self.opts.max_messages - self.reused - self.messages
+    local last = math.min(#preps, pos + (room > 1 and room or 1) - 1)
+    local got = {}
+    local done, cerr = batch(self, preps, pos, last, function(k, res, err, resendable)
+      got[k] = { res = res, err = err, resendable = resendable }
+    end)
+    -- as in smtpkit.client: the last message begun, never answered because
+    -- the server went away after another message (or on an idle
+    -- connection), goes again once on a new connection
+    if done >= pos and got[done].resendable and (done > pos or idle) and not resent[done] then
+      resent[done] = true
+      self.messages = self.messages - 1
+      done = done - 1
+    end
+    for k = pos, done do
+      local g, i = got[k], preps[k].i
+      if g.err == nil then
+        results[i] = g.res
+      elseif g.res and (g.res.complete or g.res.maybe_delivered) and g.err.kind ~= "validation" then
+        g.res.error = g.err   -- the server's answer, or maybe delivered: a result (as send)
+        results[i] = g.res
+      else
+        results[i], errs[i] = false, g.err
+      end
+    end
+    if cerr and done < pos and fresh then fail_rest(cerr) end
+    pos = done + 1
+  end
+  return results, errs
+end
+
 --- How many times this connection had been taken from the pool (0: new).
 function Client:reused_times()
   return self.reused

@@ -89,6 +89,47 @@ function M.run(args, body)
   return table.concat(lines, "\n") .. "\n"
 end
 
+--- Sends `count` messages with one send_many (message i: the request body
+-- with "#i" after it) and prints, for each, "m<i>=ok,outcome,maybe_delivered,
+-- queue_id,error kind", the client's reuse count, and how many MAIL commands
+-- went out behind an end of data (before its reply).
+function M.run_many(args, body)
+  local lines = {}
+  local msgs = {}
+  for i = 1, tonumber(args.count) or 1 do
+    msgs[i] = { from = args.from or "sender@smtpkit.test", to = split(args.to or "rcpt@example.org"),
+      body = body .. "#" .. i .. "\r\n" }
+  end
+  -- overlapped: MAIL lines sent after an end of data and before its reply
+  local overlapped, awaiting = 0, false
+  local o = opts_from(args)
+  o.trace = function(line)
+    if line == "C: ." then awaiting = true
+    elseif line:match("^C: MAIL FROM") and awaiting then overlapped = overlapped + 1
+    elseif line:match("^S: [245]%d%d ") and awaiting then awaiting = false
+    end
+  end
+  local c, err = resty.connect(o)
+  if not c then return "kind=" .. err.kind .. "\nmessage=" .. tostring(err) .. "\n" end
+  local results, errs = c:send_many(msgs)
+  lines[#lines + 1] = "reused=" .. c:reused_times()
+  lines[#lines + 1] = "overlapped=" .. overlapped
+  c:close()
+  for i = 1, #msgs do
+    local r, e = results[i], errs[i] or (results[i] and results[i].error)
+    lines[#lines + 1] = ("m%d=%s,%s,%s,%s,%s"):format(i, r and tostring(r.ok) or "false",
+      r and r.outcome or "-", r and tostring(r.maybe_delivered) or "-", r and r.queue_id or "-",
+      e and e.kind or "-")
+  end
+  return table.concat(lines, "\n") .. "\n"
+end
+
+function M.handle_many()
+  ngx.req.read_body()
+  ngx.header["Content-Type"] = "text/plain"
+  ngx.print(M.run_many(ngx.req.get_uri_args(), ngx.req.get_body_data() or ""))
+end
+
 --- content_by_lua / access_by_lua: send and print.
 function M.handle()
   ngx.req.read_body()
