@@ -2,6 +2,8 @@
 -- clear line, JSON output, tables, files, CSV, server options.
 -- Internal to the command (`bin/smtpkit`); not a stable API.
 -- @module smtpkit.cli.common
+local json = require "smtpkit.json"
+
 local M = {}
 
 --- Exit codes of the `smtpkit` command.
@@ -121,122 +123,19 @@ function M.smtpkit(field)
   return smtpkit
 end
 
--- JSON ---------------------------------------------------------------------
+-- JSON (smtpkit.json: UTF-8 for any parser, keys sorted) ----------------------
 
-local array_mt = { __name = "smtpkit.cli.array" }
 --- Marks a table as a JSON array (so that an empty one prints as []).
-function M.array(t)
-  return setmetatable(t or {}, array_mt)
-end
-
-local escapes = {
-  ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f",
-  ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t",
-}
-
--- `s` with every byte that is not part of a well-formed UTF-8 sequence
--- replaced by U+FFFD: server replies and headers may carry Latin-1 or other
--- 8-bit bytes, and JSON output must be UTF-8 for any parser to read it.
-local function utf8_clean(s)
-  if not s:find("[\128-\255]") then return s end
-  local out, i, n = {}, 1, #s
-  while i <= n do
-    local c = s:byte(i)
-    local len = c < 0x80 and 1 or (c >= 0xC2 and c <= 0xDF) and 2 or (c >= 0xE0 and c <= 0xEF) and 3
-      or (c >= 0xF0 and c <= 0xF4) and 4 or 0
-    local ok = len > 0 and i + len - 1 <= n
-    if ok and len > 1 then
-      for k = i + 1, i + len - 1 do
-        local b = s:byte(k)
-        if b < 0x80 or b > 0xBF then ok = false break end
-      end
-      local c2 = s:byte(i + 1)
-      if ok and ((c == 0xE0 and c2 < 0xA0) or (c == 0xED and c2 > 0x9F) or (c == 0xF0 and c2 < 0x90)
-        or (c == 0xF4 and c2 > 0x8F)) then
-        ok = false   -- overlong forms, UTF-16 surrogates, beyond U+10FFFF
-      end
-    end
-    if ok then
-      out[#out + 1] = s:sub(i, i + len - 1)
-      i = i + len
-    else
-      out[#out + 1] = "\239\191\189"
-      i = i + 1
-    end
-  end
-  return table.concat(out)
-end
-M.utf8_clean = utf8_clean
-
-local function json_string(s)
-  s = utf8_clean(s)
-  return '"' .. s:gsub('[%c"\\]', function(c)
-    return escapes[c] or string.format("\\u%04x", c:byte())
-  end) .. '"'
-end
-
-local function is_array(t)
-  if getmetatable(t) == array_mt then return true end
-  local n = 0
-  for _ in pairs(t) do n = n + 1 end
-  return n > 0 and n == #t
-end
-
-local function json_number(v)
-  if v ~= v or v == math.huge or v == -math.huge then return "null" end
-  if math.type then
-    if math.type(v) == "integer" then return string.format("%d", v) end
-  elseif v == math.floor(v) and math.abs(v) < 2^53 then
-    return string.format("%d", v)
-  end
-  return string.format("%.14g", v)
-end
-
-local function encode(v, out, depth)
-  if depth > 64 then error("JSON output nested too deep", 0) end
-  local t = type(v)
-  if v == nil then out[#out + 1] = "null"
-  elseif t == "boolean" then out[#out + 1] = tostring(v)
-  elseif t == "number" then out[#out + 1] = json_number(v)
-  elseif t == "string" then out[#out + 1] = json_string(v)
-  elseif t == "table" then
-    if is_array(v) then
-      out[#out + 1] = "["
-      for i = 1, #v do
-        if i > 1 then out[#out + 1] = "," end
-        encode(v[i], out, depth + 1)
-      end
-      out[#out + 1] = "]"
-    else
-      local keys = {}
-      for k in pairs(v) do
-        if type(k) == "string" then keys[#keys + 1] = k end
-      end
-      table.sort(keys)
-      out[#out + 1] = "{"
-      for i, k in ipairs(keys) do
-        if i > 1 then out[#out + 1] = "," end
-        out[#out + 1] = json_string(k)
-        out[#out + 1] = ":"
-        encode(v[k], out, depth + 1)
-      end
-      out[#out + 1] = "}"
-    end
-  else
-    out[#out + 1] = json_string(tostring(v))
-  end
-end
+M.array = json.array
 
 --- Encodes a Lua value as compact JSON (keys sorted, so output is stable).
 function M.json(v)
-  local out = {}
-  encode(v, out, 0)
-  return table.concat(out)
+  return json.encode(v)
 end
 
 --- Prints one JSON document on stdout.
 function M.print_json(v)
-  io.stdout:write(M.json(v), "\n")
+  io.stdout:write(json.encode(v), "\n")
 end
 
 -- Text tables ----------------------------------------------------------------
