@@ -6,45 +6,12 @@ local servers = require "support.servers"
 local json = require "dkjson"
 local socket = require "socket"
 
-local LUA = os.getenv("SMTPKIT_LUA") or "lua5.4"
-
+local cli = require "support.cli_run"
 local q, slurp, spit = servers.q, servers.read_file, servers.write_file
-
-local scratch
-local function tmp()
-  scratch = scratch or servers.tmpdir()
-  return scratch
-end
-
-local counter = 0
-local function smtpkit(args, o)
-  o = o or {}
-  counter = counter + 1
-  local base = tmp() .. "/x" .. counter
-  local stdin = spit(base .. ".in", o.stdin or "")
-  local parts = { "env -u SMTPKIT_PASSWORD -u SMTPKIT_OUTBOX" }
-  for k, v in pairs(o.env or {}) do parts[#parts + 1] = k .. "=" .. q(v) end
-  parts[#parts + 1] = LUA .. " bin/smtpkit"
-  for _, a in ipairs(args) do parts[#parts + 1] = q(a) end
-  local cmd = table.concat(parts, " ") .. " <" .. q(stdin) .. " >" .. q(base .. ".out")
-    .. " 2>" .. q(base .. ".err") .. "; echo $?"
-  local p = assert(io.popen(cmd))
-  local code = tonumber(p:read("*a"):match("(%d+)%s*$"))
-  p:close()
-  return { code = code, out = slurp(base .. ".out") or "", err = slurp(base .. ".err") or "" }
-end
-
-local function lines(s)
-  local t = {}
-  for l in s:gmatch("[^\n]+") do t[#t + 1] = l end
-  return t
-end
-
+local tmp, smtpkit, lines = cli.tmp, cli.run, cli.lines
+-- (stdout is not checked here: some of these print their --json document too)
 local function assert_one_line(r, code, pattern)
-  assert.are.equal(code, r.code, "exit code; stderr: " .. r.err)
-  local l = lines(r.err)
-  assert.are.equal(1, #l, "stderr should be one line: " .. r.err)
-  if pattern then assert.truthy(l[1]:find(pattern), l[1] .. " should match " .. pattern) end
+  return cli.assert_one_line(r, code, pattern, { stdout = true })
 end
 
 -- Every line of stdout is a JSON document (or the whole of it is one).

@@ -4,50 +4,10 @@
 local servers = require "support.servers"
 local json = require "dkjson"
 
+local cli = require "support.cli_run"
 local LUA = os.getenv("SMTPKIT_LUA") or "lua5.4"
-
 local q, slurp, spit = servers.q, servers.read_file, servers.write_file
-
-local scratch
-local function tmp()
-  scratch = scratch or servers.tmpdir()
-  return scratch
-end
-
-local counter = 0
--- Runs bin/smtpkit with `args`; o.stdin (text), o.env ({NAME=value}).
--- Returns { code=, out=, err= }.
-local function smtpkit(args, o)
-  o = o or {}
-  counter = counter + 1
-  local base = tmp() .. "/run" .. counter
-  local stdin = spit(base .. ".in", o.stdin or "")
-  local parts = { "env -u SMTPKIT_PASSWORD -u SMTPKIT_OUTBOX" }
-  for k, v in pairs(o.env or {}) do parts[#parts + 1] = k .. "=" .. q(v) end
-  parts[#parts + 1] = LUA .. " bin/smtpkit"
-  for _, a in ipairs(args) do parts[#parts + 1] = q(a) end
-  local cmd = table.concat(parts, " ") .. " <" .. q(stdin) .. " >" .. q(base .. ".out")
-    .. " 2>" .. q(base .. ".err") .. "; echo $?"
-  local p = assert(io.popen(cmd))
-  local code = tonumber(p:read("*a"):match("(%d+)%s*$"))
-  p:close()
-  return { code = code, out = slurp(base .. ".out") or "", err = slurp(base .. ".err") or "" }
-end
-
-local function lines(s)
-  local t = {}
-  for l in s:gmatch("[^\n]+") do t[#t + 1] = l end
-  return t
-end
-
--- One clear line on stderr, nothing on stdout, the expected exit code.
-local function assert_one_line(r, code, pattern)
-  assert.are.equal(code, r.code, "exit code; stderr: " .. r.err)
-  assert.are.equal("", r.out)
-  local l = lines(r.err)
-  assert.are.equal(1, #l, "stderr should be one line: " .. r.err)
-  if pattern then assert.truthy(l[1]:find(pattern), l[1] .. " should match " .. pattern) end
-end
+local tmp, smtpkit, lines, assert_one_line = cli.tmp, cli.run, cli.lines, cli.assert_one_line
 
 teardown(function() servers.stop_all() end)
 

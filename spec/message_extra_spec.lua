@@ -8,53 +8,10 @@
 -- RFC 2231), so no raw byte of them reaches the message.
 local message = require "smtpkit.message"
 local core = require "smtpkit.core"
-local json = require "dkjson"
 
-local PARSER = "spec/support/parse_email.py"
-
-local function write_file(name, data)
-  local f = assert(io.open(name, "wb"))
-  f:write(data)
-  f:close()
-end
-
-local function parse_raw(raw)
-  local name = os.tmpname()
-  write_file(name, raw)
-  local p = assert(io.popen("/usr/bin/python3 " .. PARSER .. " " .. name .. " 2>&1"))
-  local out = p:read("*a")
-  local ok = p:close()
-  os.remove(name)
-  assert(ok, "parse_email.py failed: " .. out)
-  local doc, _, err = json.decode(out, 1, json.null)
-  assert(doc, "bad JSON from parse_email.py: " .. tostring(err) .. ": " .. out:sub(1, 400))
-  return doc
-end
-
-local function parse(msg, max_header_line)
-  local raw = assert(msg:render())
-  local doc = parse_raw(raw)
-  assert.same({}, doc.defects)
-  assert.is_false(doc.lines.bare_lf)
-  assert.is_false(doc.lines.bare_cr)
-  assert.is_true(doc.lines.max_line <= 998)
-  assert.is_true(doc.lines.max_header_line <= (max_header_line or 78),
-    "header line of " .. doc.lines.max_header_line)
-  assert.equal(msg.eightbit, doc.lines.eightbit)
-  return doc, raw
-end
-
-local function header_block(raw)
-  return raw:sub(1, (raw:find("\r\n\r\n", 1, true)))
-end
-
-local base = { from = "Sender <sender@example.com>", to = "rcpt@example.net" }
-local function with(t)
-  local o = {}
-  for k, v in pairs(base) do o[k] = v end
-  for k, v in pairs(t) do o[k] = v end
-  return o
-end
+local check = require "support.email_check"
+local parse, parse_raw, header_block, with = check.parse, check.parse_raw, check.header_block, check.with
+local b64decode = check.unb64
 
 local function refused(t, pattern)
   local m, err = message(with(t))
@@ -64,24 +21,6 @@ local function refused(t, pattern)
     assert(tostring(err):find(pattern, 1, true), ("%q not in %q"):format(pattern, tostring(err)))
   end
   return err
-end
-
-local function b64decode(s)
-  local chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-  local map = {}
-  for i = 1, 64 do map[chars:sub(i, i)] = i - 1 end
-  local out, bits, nbits = {}, 0, 0
-  for c in s:gmatch("[%w+/]") do
-    bits = bits * 64 + map[c]
-    nbits = nbits + 6
-    if nbits >= 8 then
-      nbits = nbits - 8
-      local b = math.floor(bits / 2 ^ nbits)
-      out[#out + 1] = string.char(b)
-      bits = bits - b * 2 ^ nbits
-    end
-  end
-  return table.concat(out)
 end
 
 -- Every encoded word of the header block: at most 75 characters, and each

@@ -6,67 +6,12 @@ local smtpkit = require "smtpkit"
 local json = require "dkjson"
 local core = require "smtpkit.core"
 
-local PARSER = "spec/support/parse_email.py"
+local check = require "support.email_check"
+local write_file, parse, parse_raw, header_block, unb64, with =
+  check.write_file, check.parse, check.parse_raw, check.header_block, check.unb64, check.with
 
 local function tmpname()
   return os.tmpname()
-end
-
-local function write_file(name, data)
-  local f = assert(io.open(name, "wb"))
-  f:write(data)
-  f:close()
-end
-
--- Parses raw message bytes with Python; returns the decoded JSON.
-local function parse_raw(raw)
-  local name = tmpname()
-  write_file(name, raw)
-  local p = assert(io.popen("/usr/bin/python3 " .. PARSER .. " " .. name .. " 2>&1"))
-  local out = p:read("*a")
-  local ok = p:close()
-  os.remove(name)
-  assert(ok, "parse_email.py failed: " .. out)
-  local doc, _, err = json.decode(out, 1, json.null)
-  assert(doc, "bad JSON from parse_email.py: " .. tostring(err) .. ": " .. out:sub(1, 400))
-  return doc
-end
-
--- Renders msg, checks the things every rendered message must satisfy, and
--- returns (parsed, raw).
-local function parse(msg, max_header_line)
-  local raw = assert(msg:render())
-  local doc = parse_raw(raw)
-  assert.same({}, doc.defects)
-  assert.is_false(doc.lines.bare_lf)
-  assert.is_false(doc.lines.bare_cr)
-  assert.is_true(doc.lines.max_line <= 998)
-  assert.is_true(doc.lines.max_header_line <= (max_header_line or 78),
-    "header line of " .. doc.lines.max_header_line)
-  assert.equal(msg.eightbit, doc.lines.eightbit)
-  return doc, raw
-end
-
-local function header_block(raw)
-  return raw:sub(1, (raw:find("\r\n\r\n", 1, true)))
-end
-
-local function unb64(s)
-  local map = {}
-  local chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-  for i = 1, 64 do map[chars:sub(i, i)] = i - 1 end
-  local out, bits, nbits = {}, 0, 0
-  for c in s:gmatch("[%w+/]") do
-    bits = bits * 64 + map[c]
-    nbits = nbits + 6
-    if nbits >= 8 then
-      nbits = nbits - 8
-      local b = math.floor(bits / 2 ^ nbits)
-      out[#out + 1] = string.char(b)
-      bits = bits - b * 2 ^ nbits
-    end
-  end
-  return table.concat(out)
 end
 
 local function lf(s) return (s:gsub("\r\n", "\n")) end
@@ -75,13 +20,6 @@ local all_bytes = {}
 for i = 0, 255 do all_bytes[#all_bytes + 1] = string.char(i) end
 all_bytes = table.concat(all_bytes)
 
-local base = { from = "Sender <sender@example.com>", to = "rcpt@example.net" }
-local function with(t)
-  local o = {}
-  for k, v in pairs(base) do o[k] = v end
-  for k, v in pairs(t) do o[k] = v end
-  return o
-end
 
 describe("smtpkit.message", function()
   it("is callable as smtpkit.message{...} and as message.new{...}", function()

@@ -5,36 +5,9 @@
 -- the builder's string conversions.
 local smtpapi = require "smtpkit.smtpapi"
 
-local NOW = 1776384000 -- 2026-04-17T00:00:00Z
-local opts = { now = NOW }
-
-local function find(problems, path, severity)
-  for _, p in ipairs(problems) do
-    if p.path == path and (severity == nil or p.severity == severity) then return p end
-  end
-end
-
-local function fails(text, path, pattern)
-  local ok, problems = smtpapi.validate(text, opts)
-  assert.is_nil(ok, "expected an error at " .. path .. " for " .. text:sub(1, 200))
-  local p = find(problems, path, "error")
-  assert(p, ("no error at %q; got: %s"):format(path, tostring(problems)))
-  if pattern then
-    assert(p.message:find(pattern, 1, true), ("%q not in %q"):format(pattern, p.message))
-  end
-  return p, problems
-end
-
-local function warns(text, path, pattern)
-  local ok, w = smtpapi.validate(text, opts)
-  assert(ok, tostring(w))
-  local p = find(w, path, "warning")
-  assert(p, ("no warning at %q; got: %s"):format(path, tostring(w)))
-  if pattern then
-    assert(p.message:find(pattern, 1, true), ("%q not in %q"):format(pattern, p.message))
-  end
-  return p
-end
+local check = require "support.smtpapi_check"
+local NOW, opts = check.NOW, check.opts
+local find, fails, warns = check.find, check.fails, check.warns
 
 local function addresses(n)
   local t = {}

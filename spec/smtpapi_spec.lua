@@ -2,52 +2,15 @@
 -- (lua/smtpkit/smtpapi.lua). Facts: ../shared/reference/smtpapi.md.
 local smtpapi = require "smtpkit.smtpapi"
 
-local NOW = 1776384000 -- 2026-04-17T00:00:00Z: every test passes it as opts.now
-local opts = { now = NOW }
+local check = require "support.smtpapi_check"
+local NOW, opts = check.NOW, check.opts
+local find, clean, fails, warns = check.find, check.clean, check.fails, check.warns
 
 local function read(path)
   local f = assert(io.open(path, "rb"))
   local s = f:read("*a")
   f:close()
   return s
-end
-
--- The first problem whose path is `path` (and severity, when given).
-local function find(problems, path, severity)
-  for _, p in ipairs(problems) do
-    if p.path == path and (severity == nil or p.severity == severity) then return p end
-  end
-end
-
--- Expects `text` to be valid with no warning at all.
-local function clean(text)
-  local ok, w = smtpapi.validate(text, opts)
-  assert(ok, tostring(w))
-  assert.equal(0, #w, tostring(w))
-end
-
--- Expects an error at `path` whose message contains `pattern` (plain).
-local function fails(text, path, pattern)
-  local ok, problems = smtpapi.validate(text, opts)
-  assert.is_nil(ok, "expected an error at " .. path .. " for " .. text:sub(1, 200))
-  local p = find(problems, path, "error")
-  assert(p, ("no error at %q; got: %s"):format(path, tostring(problems)))
-  if pattern then
-    assert(p.message:find(pattern, 1, true), ("%q not in %q"):format(pattern, p.message))
-  end
-  return p, problems
-end
-
--- Expects validity with a warning at `path` containing `pattern`.
-local function warns(text, path, pattern)
-  local ok, w = smtpapi.validate(text, opts)
-  assert(ok, tostring(w))
-  local p = find(w, path, "warning")
-  assert(p, ("no warning at %q; got: %s"):format(path, tostring(w)))
-  if pattern then
-    assert(p.message:find(pattern, 1, true), ("%q not in %q"):format(pattern, p.message))
-  end
-  return p
 end
 
 local function list(n, f)
