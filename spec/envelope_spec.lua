@@ -51,6 +51,10 @@ describe("smtpkit.envelope", function()
     r, err = envelope.prepare { to = "b@example.com", headers = { ["Bad Name"] = "x" }, body = "" }
     assert.is_nil(r)
     assert.matches("invalid header name", tostring(err))
+    -- a name with a line end is shown escaped: the message stays one line
+    r, err = envelope.prepare { to = "b@example.com", headers = { { "X-A\r\nBcc", "x" } }, body = "" }
+    assert.is_nil(r)
+    assert.equal('invalid header name "X-A\\r\\nBcc"', err.message)
   end)
 
   it("validates and encodes X-SMTPAPI on top of the body, or refuses it with the problems", function()

@@ -226,7 +226,16 @@ describe("client:send_many against scripted aiosmtpd servers", function()
     assert.same({}, results)
     assert.same({}, errs)
     assert.has_error(function() c:send_many("not a list") end)
-    assert.has_error(function() c:send_many { { from = "a@x", to = "b@x", body = 42 } } end)
+    -- a wrong type is a programming mistake: it raises before anything is
+    -- sent, naming the message
+    local ok, e = pcall(c.send_many, c, { msgs(1)[1], { from = "a@x", to = "b@x", body = 42 } })
+    assert.is_false(ok)
+    assert.matches("send_many's message #2: message 'body' must be a string, a file handle or an "
+      .. "iterator function, not number", e, 1, true)
+    ok, e = pcall(c.send_many, c, { msgs(1)[1], nil, msgs(1)[1] })
+    assert.is_false(ok)
+    assert.matches("send_many's message #2 must be a table, not nil", e, 1, true)
+    assert.equal(0, #srv:messages())
     assert.is_true(c:send(msgs(1)[1]).ok)   -- still usable
     c:close()
     srv:stop()

@@ -98,6 +98,23 @@ describe("smtpkit.send against Postfix (STARTTLS + AUTH)", function()
     assert.equal("Subject: big\n\n" .. lf(text), without_received(m.data))
   end)
 
+  it("refuses a body line over 998 octets unless long_lines is set, then sends it as is", function()
+    local line = ("x"):rep(1500)
+    local msg = { from = "a@smtpkit.test", to = "bob@example.com",
+      body = "Subject: long\r\n\r\n" .. line .. "\r\n" }
+    local r, err = smtpkit.send(opts(), msg)
+    assert.is_nil(r)
+    assert.equal("validation", err.kind)
+    assert.truthy(err.message:find("set long_lines", 1, true), err.message)
+    msg.long_lines = true
+    r = assert(smtpkit.send(opts(), msg))
+    assert.is_true(r.ok)
+    assert.equal("Subject: long\n\n" .. line .. "\n", without_received(pf:wait_message(r.queue_id).data))
+    assert.has_error(function()
+      smtpkit.send(opts(), { from = "a@x", to = "b@x", body = "x", long_lines = 1 })
+    end, "message 'long_lines' must be boolean, not number")
+  end)
+
   it("keeps bcc out of the message and puts to, cc, bcc in the envelope", function()
     local r = assert(smtpkit.send(opts(), { from = "a@smtpkit.test", to = "to@example.com",
       cc = { "cc@example.com" }, bcc = "hidden@example.com",

@@ -228,11 +228,11 @@ end
 -- @treturn table errs: `errs[i]` is why `results[i]` is false (as from
 --   `send`: err.result holds what is known), else nil
 function Client:send_many(msgs)
-  check(msgs, "table", "send_many's messages")
+  local prepared = envelope.prepare_each(msgs, envelope.prepare)
   local results, errs = {}, {}
   local envs, bodies, index = {}, {}, {}
-  for i = 1, #msgs do
-    local env, body = envelope.prepare(msgs[i])
+  for i = 1, #prepared do
+    local env, body = prepared[i][1], prepared[i][2]
     if env then
       local k = #envs + 1
       envs[k], bodies[k], index[k] = env, body, i

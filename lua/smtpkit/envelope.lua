@@ -41,7 +41,7 @@ end
 function M.header_lines(headers, out)
   local function add(name, value)
     if type(name) ~= "string" or not name:match("^[!-9;-~]+$") then
-      return nil, "invalid header name " .. ("%q"):format(tostring(name))
+      return nil, "invalid header name " .. E.quote(name)
     end
     value = tostring(value)
     if value:find("[\r\n%z]") then
@@ -115,6 +115,28 @@ local function composed(msg)
   return type(msg.envelope) == "function" and type(msg.chunks) == "function"
 end
 
+--- For send_many: `prepare(msg)` for each message of the list `msgs`, in
+-- order; returns the list of what it returned (as {a, b} pairs). A wrong
+-- type (a message that is not a table, a body of the wrong type: a
+-- programming mistake) raises before anything is sent, naming the message,
+-- at the level of send_many's caller.
+function M.prepare_each(msgs, prepare)
+  M.check(msgs, "table", "send_many's messages", 3)
+  local out = {}
+  for i = 1, #msgs do
+    local msg = msgs[i]
+    if type(msg) ~= "table" then
+      error(("send_many's message #%d must be a table, not %s"):format(i, type(msg)), 3)
+    end
+    local ok, a, b = pcall(prepare, msg)
+    if not ok then
+      error(("send_many's message #%d: %s"):format(i, (tostring(a):gsub("^[^\n]-:%d+: ", ""))), 3)
+    end
+    out[i] = { a, b }
+  end
+  return out
+end
+
 --- Turns a message into what a transport gives the engine.
 -- @tparam table msg `from`, `to` (string or list), `cc`, `bcc` (envelope
 --   only), `body` (a string, a file handle or an iterator function returning
@@ -180,6 +202,10 @@ function M.prepare(msg)
     prefix = concat(head) .. (msg.headers ~= nil and "\r\n" or "")
   end
   env.body_8bit = msg.body_8bit
+  if msg.long_lines ~= nil then
+    M.check(msg.long_lines, "boolean", "message 'long_lines'", 2)
+    env.long_lines = msg.long_lines
+  end
   if bt == "string" then
     if prefix then body = prefix .. body end
     env.size = #body

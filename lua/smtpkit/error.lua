@@ -54,4 +54,15 @@ end
 
 M.metatable = mt
 
+local shown = { ["\r"] = "\\r", ["\n"] = "\\n", ["\t"] = "\\t", ['"'] = '\\"', ["\\"] = "\\\\" }
+--- s in double quotes for a message, every control byte written as an
+-- escape (\r, \n, \t, \ddd), so the message stays on one line whatever s
+-- holds (string.format's %q writes a line feed as a backslash and a real
+-- line break).
+function M.quote(s)
+  return '"' .. tostring(s):gsub('[%c"\\]', function(c)
+    return shown[c] or ("\\%03d"):format(c:byte())
+  end) .. '"'
+end
+
 return M

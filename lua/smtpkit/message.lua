@@ -66,6 +66,7 @@ do
 end
 
 local ErrMT = { __tostring = function(e) return e.message end }
+local quote = error_mod.quote   -- a value shown in a message, on one line
 
 -- Failures to read an attachment (path=, iter=) are "io" when smtpkit.error
 -- knows that kind, else "validation".
@@ -265,29 +266,29 @@ local function check_addr_spec(a, what)
   -- control character, and no U+0085, U+2028, U+2029, which some software
   -- takes for line ends
   if a:find("[%c\127]") or a:find("\194[\128-\159]") or a:find("\226\128[\168\169]") then
-    return ("%s contains a control character or a Unicode line separator: %q"):format(what, a)
+    return ("%s contains a control character or a Unicode line separator: %s"):format(what, quote(a))
   end
   local loc, dom = a:match("^(.+)@([^@]+)$")
   if not loc then
-    return ("%s is not an address (local@domain expected): %q"):format(what, a)
+    return ("%s is not an address (local@domain expected): %s"):format(what, quote(a))
   end
   if dom:find("^%[") then
     if not dom:find("^%[[^%[%]\\%s]+%]$") then
-      return ("%s has a bad address literal: %q"):format(what, a)
+      return ("%s has a bad address literal: %s"):format(what, quote(a))
     end
   elseif dom:find("[^%w%-%.\128-\255]") or dom:find("^%.") or dom:find("%.$") or dom:find("..", 1, true) then
-    return ("%s has a bad domain: %q"):format(what, a)
+    return ("%s has a bad domain: %s"):format(what, quote(a))
   end
   if loc:find('^".*"$') then
     local inner = loc:sub(2, -2)
     if inner:find('[%c]') or inner:gsub('\\.', ""):find('["\\]') then
-      return ("%s has a bad quoted local part: %q"):format(what, a)
+      return ("%s has a bad quoted local part: %s"):format(what, quote(a))
     end
   else
     local atom = ATEXT:sub(1, -2) .. "\128-\255]"
     if loc:find("^%.") or loc:find("%.$") or loc:find("..", 1, true)
       or loc:gsub(atom, ""):gsub("%.", "") ~= "" then
-      return ("%s has a bad local part: %q"):format(what, a)
+      return ("%s has a bad local part: %s"):format(what, quote(a))
     end
   end
   return utf8_problem(a, what)
@@ -554,7 +555,7 @@ local function parse_attachment(a, what, inline)
   end
   if ctype and not content_type_ok(ctype) then
     return invalid(("%s content_type is not type/subtype with optional ; name=value "
-      .. "parameters (RFC 2045 section 5.1): %q"):format(what, ctype))
+      .. "parameters (RFC 2045 section 5.1): %s"):format(what, quote(ctype)))
   end
   local cid
   if inline then
@@ -563,7 +564,7 @@ local function parse_attachment(a, what, inline)
     p = injection(cid, what .. " cid")
     if p then return invalid(p) end
     if not cid:find("^[%w!#$%%&'*+/=?^_`{|}~%-%.@]+$") then
-      return invalid(("%s cid has characters a Content-ID cannot hold: %q"):format(what, cid))
+      return invalid(("%s cid has characters a Content-ID cannot hold: %s"):format(what, quote(cid)))
     end
   end
   if a.path then
@@ -750,10 +751,10 @@ function M.new(o)
   for _, pair in ipairs(customs) do
     local name, value = pair[1], pair[2]
     local lname = name:lower()
-    local p = injection(name, "header name " .. ("%q"):format(name)) or injection(value, "header " .. name)
+    local p = injection(name, "header name " .. quote(name)) or injection(value, "header " .. name)
     if p then return invalid(p) end
     if not name:find("^[\33-\57\59-\126]+$") then
-      return invalid(("header name %q must be printable ASCII without ':' or spaces"):format(name))
+      return invalid(("header name %s must be printable ASCII without ':' or spaces"):format(quote(name)))
     end
     if lname == "bcc" or lname == "resent-bcc" then
       return invalid("a Bcc header would show the blind copies to every recipient: use bcc=, "
@@ -771,18 +772,18 @@ function M.new(o)
     local p = injection(date, "date")
     if p then return invalid(p) end
     if not rfc5322_date(date) then
-      return invalid(("date must be an RFC 5322 date in printable ASCII, such as %q: %q")
-        :format(M.date(0), date))
+      return invalid(("date must be an RFC 5322 date in printable ASCII, such as %s: %s")
+        :format(quote(M.date(0)), quote(date)))
     end
   end
   if o.message_id then
     local p = injection(o.message_id, "message_id")
     if p then return invalid(p) end
     if o.message_id:find("[^\33-\126]") then
-      return invalid(("message_id must be printable ASCII: %q"):format(o.message_id))
+      return invalid(("message_id must be printable ASCII: %s"):format(quote(o.message_id)))
     end
     if not o.message_id:find("^<[^<>%s]+@[^<>%s]+>$") then
-      return invalid(("message_id must look like <unique@domain>: %q"):format(o.message_id))
+      return invalid(("message_id must look like <unique@domain>: %s"):format(quote(o.message_id)))
     end
   end
   if not given["date"] then add(("Date: %s\r\n"):format(date or M.date())) end

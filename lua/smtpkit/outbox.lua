@@ -20,6 +20,7 @@
 -- @module smtpkit.outbox
 local retry = require "smtpkit.retry"
 local dirstore = require "smtpkit.outbox_dir"
+local E = require "smtpkit.error"
 
 local M = {}
 local err = dirstore.err
@@ -76,7 +77,8 @@ local function addresses(v, field)
     end
     local b = bare(a)
     if a:find("[%z\1-\31\127]") or b == "" or b:find("[%z\1-\31\127<>%s]") or not b:find("@") then
-      return nil, err("validation", ("outbox: %s[%d] is not a valid address: %q"):format(field, i, a))
+      return nil, err("validation", ("outbox: %s[%d] is not a valid address: %s"):format(field, i,
+        E.quote(a)))
     end
     out[#out + 1] = b
   end

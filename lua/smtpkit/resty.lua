@@ -713,10 +713,10 @@ end
 --   `send`), or false when it could not be handed over
 -- @treturn table errs: `errs[i]` is why `results[i]` is false, else nil
 function Client:send_many(msgs)
-  envelope.check(msgs, "table", "send_many's messages", 2)
+  local prepared = envelope.prepare_each(msgs, prepare)
   local results, errs, preps = {}, {}, {}
-  for i = 1, #msgs do
-    local env, source = prepare(msgs[i])
+  for i = 1, #prepared do
+    local env, source = prepared[i][1], prepared[i][2]
     if env then
       preps[#preps + 1] = { env = env, source = source, i = i }
     else
