@@ -89,7 +89,7 @@ $(CORE_SO): $(CORE_OBJ)
 # (lua_result and lua_reply build the result tables both transports return)
 $(NET_SO): $(NET_OBJ) $(filter-out $(BUILD)/obj/lua_%,$(CORE_OBJ)) $(BUILD)/obj/lua_result.o $(BUILD)/obj/lua_reply.o
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS_SO) -o $@ $^ $(CJSON_LIBS) $(SSL_LIBS) $(LDFLAGS)
+	$(CC) $(LDFLAGS_SO) -o $@ $^ $(CJSON_LIBS) $(SSL_LIBS) -pthread $(LDFLAGS)
 
 # --- tests -----------------------------------------------------------------
 LUA_PATHS = --cpath=$(BUILD)/?.so

@@ -111,29 +111,33 @@ int smtpkit_net_connect(const char *host, int port, long long deadline_ms,
                         char *peer, size_t peerlen,
                         smtpkit_error_kind *kind, char *err, size_t errlen)
 {
-    struct addrinfo hints, *res = NULL, *ai;
-    char portstr[16];
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_ADDRCONFIG;
-    snprintf(portstr, sizeof portstr, "%d", port);
-    int gr = getaddrinfo(host, portstr, &hints, &res);
+    struct addrinfo *res = NULL, *ai;
+    int dns_late = 0;
+    int gr = smtpkit_net_resolve(host, port, deadline_ms, &res, &dns_late);
     if (gr != 0 || !res) {
         *kind = SMTPKIT_ERR_DNS;
-        snprintf(err, errlen, "cannot resolve %s: %s", host,
-                 gr == EAI_SYSTEM ? strerror(errno) : gai_strerror(gr));
+        if (dns_late)
+            snprintf(err, errlen, "cannot resolve %s: no answer within the connect timeout "
+                     "(the DNS server is slow or unreachable)", host);
+        else
+            snprintf(err, errlen, "cannot resolve %s: %s", host,
+                     gr == EAI_SYSTEM ? strerror(errno) : gai_strerror(gr));
+        if (res)
+            freeaddrinfo(res);
         return -1;
     }
     char last[160] = "no address";
     char tried[SMTPKIT_NET_PEER_MAX] = "";
     int timed_out = 0;
     for (ai = res; ai; ai = ai->ai_next) {
+        long long now = smtpkit_net_now_ms();
         addr_str(ai->ai_addr, tried, sizeof tried);
-        if (smtpkit_net_now_ms() >= deadline_ms) {
+        if (now >= deadline_ms) {
             timed_out = 1;
             break;
         }
+        /* half of what is left, unless it is the last address */
+        long long until = ai->ai_next ? now + (deadline_ms - now) / 2 : deadline_ms;
         int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
         if (fd < 0) {
             snprintf(last, sizeof last, "%s: %s", tried, strerror(errno));
@@ -145,9 +149,9 @@ int smtpkit_net_connect(const char *host, int port, long long deadline_ms,
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         int r = connect(fd, ai->ai_addr, ai->ai_addrlen);
         if (r < 0 && errno == EINPROGRESS) {
-            int w = smtpkit_net_wait(fd, POLLOUT, deadline_ms);
+            int w = smtpkit_net_wait(fd, POLLOUT, until);
             if (w == 0) {
-                timed_out = 1;
+                timed_out = ai->ai_next == NULL;   /* the next address may still answer */
                 snprintf(last, sizeof last, "%s: timed out", tried);
                 close(fd);
                 continue;

@@ -30,12 +30,26 @@ long long smtpkit_net_now_ms(void);
  * Returns 1 ready, 0 timed out, -1 poll failed (errno set). EINTR is retried. */
 int smtpkit_net_wait(int fd, short events, long long deadline_ms);
 
-/* Resolves host (getaddrinfo, IPv4 and IPv6) and tries each address in turn
- * with a non-blocking connect, each attempt bounded by what is left of
- * deadline_ms. On success returns a connected, non-blocking socket with
- * TCP_NODELAY set, and writes the address used into peer (may be NULL).
- * On failure returns -1 with *kind (SMTPKIT_ERR_DNS, _CONNECT or _TIMEOUT) and
- * a message naming the host, port and last error. */
+struct addrinfo;
+
+/* getaddrinfo(host, port) for a stream socket, any family (AI_ADDRCONFIG),
+ * bounded by deadline_ms (smtpkit_net_now_ms's clock): an address literal is
+ * parsed at once; a name is looked up in a thread of its own and waited for
+ * until the deadline (a lookup still running then finishes in its thread and
+ * frees itself). Returns 0 with *res (the caller freeaddrinfo()s it), or an
+ * EAI_* code (EAI_SYSTEM: see errno); *timed_out = 1 when the deadline came
+ * first. */
+int smtpkit_net_resolve(const char *host, int port, long long deadline_ms,
+                        struct addrinfo **res, int *timed_out);
+
+/* Resolves host (smtpkit_net_resolve, within deadline_ms) and tries each
+ * address in turn with a non-blocking connect: every attempt but the last
+ * gets half of the time left, so one address that drops SYNs does not use up
+ * the whole timeout, and the last gets the rest. On success returns a
+ * connected, non-blocking socket with TCP_NODELAY set, and writes the address
+ * used into peer (may be NULL). On failure returns -1 with *kind
+ * (SMTPKIT_ERR_DNS, _CONNECT or _TIMEOUT) and a message naming the host, port
+ * and last error. */
 int smtpkit_net_connect(const char *host, int port, long long deadline_ms,
                         char *peer, size_t peerlen,
                         smtpkit_error_kind *kind, char *err, size_t errlen);
