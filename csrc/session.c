@@ -20,7 +20,8 @@
 enum cmd {
     C_GREETING, C_EHLO, C_HELO, C_STARTTLS, C_AUTH, C_MAIL, C_RCPT, C_DATA,
     C_DOT, C_DOT_EMPTY, C_RSET, C_QUIT,
-    C_DOT_PREV    /* the end of data of the previous transaction (overlap) */
+    C_DOT_PREV,   /* the end of data of the previous transaction (overlap) */
+    C_RSET_FIRST  /* a resumed connection's RSET, before its first MAIL */
 };
 
 enum stage {
@@ -114,6 +115,7 @@ struct smtpkit_session {
     int failed_in_txn;            /* the failure came while a transaction was open */
     int failed_behind;            /* ... begun behind the previous one's end of data,
                                    * whose reply had not come */
+    int rset_first;               /* resumed: the first transaction begins with RSET */
 };
 
 /* --- names and defaults -------------------------------------------------- */
@@ -564,7 +566,15 @@ smtpkit_session *smtpkit_session_new(const smtpkit_session_options *o,
         goto oom;
     }
     smtpkit_reply_parser_init(&s->parser);
-    if (o->tls == SMTPKIT_TLS_IMPLICIT && !o->tls_active)
+    if (o->resume) {
+        /* a connection past EHLO (and AUTH), idle between transactions */
+        s->tls_active = o->tls_active || o->tls == SMTPKIT_TLS_IMPLICIT;
+        s->caps = *o->resume;
+        s->pipe = o->pipelining && (s->caps.flags & SMTPKIT_CAP_PIPELINING);
+        s->rset_first = 1;
+        s->stage = ST_READY;
+        s->o.resume = NULL;
+    } else if (o->tls == SMTPKIT_TLS_IMPLICIT && !o->tls_active)
         s->stage = ST_IMPLICIT_TLS;
     else {
         s->tls_active = o->tls_active || o->tls == SMTPKIT_TLS_IMPLICIT;
@@ -667,7 +677,7 @@ static smtpkit_phase cmd_phase(enum cmd c)
     case C_EHLO: case C_HELO: return SMTPKIT_PHASE_EHLO;
     case C_STARTTLS: return SMTPKIT_PHASE_STARTTLS;
     case C_AUTH: return SMTPKIT_PHASE_AUTH;
-    case C_MAIL: case C_RSET: return SMTPKIT_PHASE_MAIL;
+    case C_MAIL: case C_RSET: case C_RSET_FIRST: return SMTPKIT_PHASE_MAIL;
     case C_RCPT: return SMTPKIT_PHASE_RCPT;
     case C_DATA: return SMTPKIT_PHASE_DATA;
     case C_DOT: case C_DOT_EMPTY: case C_DOT_PREV: return SMTPKIT_PHASE_DOT;
@@ -1450,6 +1460,13 @@ int smtpkit_session_begin(smtpkit_session *s, const smtpkit_envelope *env)
     s->have_result = 1;
     s->body_pass = 0;
     s->stage = ST_TXN;
+    if (s->rset_first) {
+        /* a resumed connection: whatever state its last user left goes, and
+         * the reply proves it alive (pipelined with MAIL when offered) */
+        s->rset_first = 0;
+        if (send_str(s, C_RSET_FIRST, "RSET") < 0)
+            return -1;
+    }
     if (txn_pump(s) < 0)
         return -1;
     return 0;
@@ -1515,8 +1532,12 @@ static int txn_pump(smtpkit_session *s)
     struct txn *t = &s->t;
     if (s->stage != ST_TXN)
         return 0;
-    if (t->mail_state == 0 && send_mail(s) < 0)
-        return -1;
+    if (t->mail_state == 0) {
+        if (s->ring_count > 0 && !s->pipe)
+            return 0;   /* a resumed connection's RSET first, without pipelining */
+        if (send_mail(s) < 0)
+            return -1;
+    }
     for (;;) {
         size_t i;
         if (s->ring_count > 0 && !s->pipe)
@@ -2040,6 +2061,11 @@ static int dispatch_one(smtpkit_session *s, const smtpkit_reply *r)
     case C_QUIT:
         s->stage = ST_DONE;
         return 0;
+    case C_RSET_FIRST:
+        if (r->code / 100 != 2)
+            return fail(s, SMTPKIT_ERR_PROTOCOL, r, 0, "RSET refused on a resumed connection: %s",
+                        first_line(r, b, sizeof b));
+        break;
     }
     if (txn_pump(s) < 0)
         return -1;

@@ -94,6 +94,16 @@ typedef struct smtpkit_session_options {
     int pipelining;                /* 1 (default): pipeline when offered; 0 never */
     size_t pipeline_window;        /* unanswered command octets; 0 -> default */
     size_t output_max;             /* output buffer octets; 0 -> default */
+    /* Non-NULL: resume a connection that is already past the greeting, EHLO
+     * (whose capabilities these are: copied) and AUTH, and idle between
+     * transactions - a pooled one. The session starts READY (tls_active says
+     * whether the channel is TLS); its first transaction begins with RSET
+     * (RFC 5321 4.1.1.5: clears what the connection's last user left, and
+     * its reply proves the connection alive), pipelined with MAIL when
+     * PIPELINING is offered: no round trip of its own. A server that closed
+     * the connection meanwhile fails it before MAIL was answered:
+     * smtpkit_session_resendable says 1. */
+    const struct smtpkit_caps *resume;
     /* Called synchronously for every line sent and received, AUTH payloads and
      * credentials replaced by "[redacted]". line is not NUL-terminated and is
      * valid only during the call. The engine must not be called from it. */

@@ -181,6 +181,7 @@ describe("smtpkit.resty", function()
         assert.equal("delivered", r.outcome, text)
         assert.equal("true", r.tls, text)
         assert.equal("0", r.reused, text)
+        assert.equal("EHLO STARTTLS EHLO AUTH MAIL RCPT DATA .", r.sent, text)
         assert.truthy(r.queue_id and #r.queue_id > 0, text)
         local got = pf:wait_messages(1)
         local m
@@ -213,6 +214,8 @@ describe("smtpkit.resty", function()
         assert.equal("true", r.ok, text)
         assert.is_true(tonumber(r.reused) > 0, text)
         assert.equal("true", r.tls, text)
+        -- resumed: no EHLO, no AUTH; RSET in the same write as MAIL
+        assert.equal("RSET MAIL RCPT DATA .", r.sent, text)
         pf:wait_messages(2)
       end)
 

@@ -1416,3 +1416,87 @@ describe("session engine, overlap (the next message behind the end of data)", fu
     assert.is_nil(s:result_prev())
   end)
 end)
+
+describe("session engine, resumed connection (a pooled one)", function()
+  local CAPS = { esmtp = true, pipelining = true, ["8bitmime"] = true, size = 1000000,
+    auth = { PLAIN = true } }
+
+  local function drive(s, srv, envs)
+    local results, job, body_given = {}, 0, false
+    for _ = 1, 1000 do
+      local w = s:want()
+      if w == "write" then srv:write(s:output())
+      elseif w == "read" then
+        local bytes = srv:read()
+        if bytes == "" then s:closed() else s:receive(bytes) end
+      elseif w == "body" then
+        if body_given then s:body_end() else s:body("Subject: x\r\n\r\nx\r\n") body_given = true end
+      elseif w == "ready" then
+        if job > 0 then results[job] = s:result() end
+        job = job + 1
+        if job > #envs then s:quit() else assert(s:begin(envs[job])) body_given = false end
+      else
+        if job > 0 and job <= #envs then results[job] = s:result() end
+        return w, results
+      end
+    end
+    error("the loop does not end")
+  end
+
+  it("starts ready, and sends RSET in the same write as the first MAIL", function()
+    local s = assert(core.session { tls = "none", resume = CAPS })
+    assert.equal("ready", s:want())
+    assert.same(CAPS, s:capabilities())
+    local srv = new_server { greeting = "" }
+    assert(s:begin(env()))
+    local out = s:output()
+    assert.equal("RSET\r\nMAIL FROM:<sender@example.org>\r\nRCPT TO:<rcpt@example.com>\r\nDATA\r\n", out)
+    srv:write(out)
+    s:receive(srv:read())
+    assert.equal("body", s:want())
+    assert(s:body("Subject: x\r\n\r\nx\r\n"))
+    assert(s:body_end())
+    srv:write(s:output())
+    s:receive(srv:read())
+    assert.equal("ready", s:want())
+    assert.is_true(s:result().ok)
+    -- the second transaction: no RSET (the end of data ended the first)
+    assert(s:begin(env()))
+    assert.equal("MAIL FROM", s:output():sub(1, 9))
+    for _, l in ipairs(srv.log) do assert.is_nil(l:match("^EHLO")) end
+  end)
+
+  it("without PIPELINING, waits for RSET's reply before MAIL", function()
+    local caps = { esmtp = true }
+    local s = assert(core.session { tls = "none", resume = caps })
+    local srv = new_server { greeting = "" }
+    assert(s:begin(env()))
+    local out = s:output()
+    assert.equal("RSET\r\n", out)
+    srv:write(out)
+    s:receive(srv:read())
+    assert.equal("MAIL FROM:<sender@example.org>\r\n", s:output())
+  end)
+
+  it("a connection the server closed meanwhile fails before MAIL: resendable", function()
+    for _, how in ipairs { "eof", "421" } do
+      local s = assert(core.session { tls = "none", resume = CAPS })
+      assert(s:begin(env()))
+      s:output()
+      if how == "eof" then s:closed() else s:receive("421 4.4.2 idle too long\r\n") end
+      assert.equal("failed", s:want())
+      assert.is_true(s:resendable(), how)
+      assert.is_false(s:result().maybe_delivered)
+    end
+  end)
+
+  it("RSET refused fails the session, kind protocol", function()
+    local s = assert(core.session { tls = "none", resume = CAPS })
+    local srv = new_server { greeting = "", RSET = "502 5.5.1 no\r\n" }
+    local w, results = drive(s, srv, { env() })
+    assert.equal("failed", w)
+    assert.equal("protocol", s:error().kind)
+    assert.is_false(results[1].ok)
+    assert.equal(0, #srv.messages)
+  end)
+end)

@@ -138,6 +138,7 @@ end
 
 local tls_sessions, tls_session_count = {}, 0   -- pool/host key -> SSL session userdata
 local pool_tls = {}                              -- pool name -> channel is TLS (opportunistic)
+local pool_caps = {}                             -- pool name -> its server's EHLO capabilities
 
 local function remember_tls_session(key, sess)
   if type(sess) ~= "userdata" and type(sess) ~= "cdata" then return end
@@ -187,8 +188,6 @@ end
 
 local Client = {}
 Client.__index = Client
-
-local GREETING = "220 smtpkit pooled connection\r\n"
 
 -- Sets the cosocket's send/read timeouts to what is left of the phase's
 -- budget: a phase is bounded as a whole, however the bytes trickle in.
@@ -353,6 +352,9 @@ local function close_socket(self)
   self.closed = true
 end
 
+-- A session for the connection; reused: a pooled connection, resumed (the
+-- engine starts ready with the pool's capabilities, and sends RSET with the
+-- first MAIL: no round trip of its own).
 local function new_session(self, reused)
   local o = self.opts
   local user_trace = o.trace
@@ -360,16 +362,8 @@ local function new_session(self, reused)
   if user_trace then
     -- as smtpkit.client: trace("C: EHLO x", "send"), "S: ..." recv, "* ..." info
     local prefix = { send = "C: ", recv = "S: ", info = "* " }
-    local out = function(direction, line) user_trace((prefix[direction] or "") .. line, direction) end
-    local skip = reused
-    trace = function(direction, line)
-      if skip and direction == "recv" then  -- the greeting we fed ourselves
-        skip = false
-        return
-      end
-      out(direction, line)
-    end
-    self.trace = out
+    trace = function(direction, line) user_trace((prefix[direction] or "") .. line, direction) end
+    self.trace = trace
   end
   local tls_active = false
   if reused then
@@ -390,6 +384,7 @@ local function new_session(self, reused)
     auth_mechanism = not reused and o.auth_mechanism or nil,
     allow_plaintext_auth = o.allow_plaintext_auth,
     pipelining = o.pipelining,
+    resume = reused and pool_caps[o.pool_name] or nil,
     trace = trace,
   }
   if not s then return nil, err end
@@ -431,6 +426,11 @@ local function open(self)
     return nil, connect_error(o, err)
   end
   local reused = o.pool_name and sock:getreusedtimes() or 0
+  if reused > 0 and not pool_caps[o.pool_name] then
+    -- (pooled by code that did not record the capabilities: not ours to resume)
+    close_socket(self)
+    return nil, new_error("connect", "a pooled connection of unknown state"), true
+  end
   self.reused = reused
   self.messages = 0
   local s, serr = new_session(self, reused > 0)
@@ -439,18 +439,15 @@ local function open(self)
     return nil, serr
   end
   restart_phase(self)
-  if reused > 0 then
-    if self.trace then self.trace("info", ("[pooled connection, reused %d times]"):format(reused)) end
-    -- The engine starts at the greeting; a pooled connection is past it. It
-    -- is given a greeting and sends EHLO, which resets the server's state
-    -- as RSET does (RFC 5321 4.1.4) and proves the connection alive before
-    -- any part of a message is sent.
-    s:receive(GREETING)
+  if reused > 0 and self.trace then
+    self.trace("info", ("[pooled connection, reused %d times: RSET goes with the first MAIL]")
+      :format(reused))
   end
   local want = pump(self)
   if want == "ready" then
-    if o.tls == "opportunistic" and reused == 0 and o.pool_name then
-      pool_tls[o.pool_name] = s:tls() and true or false
+    if reused == 0 and o.pool_name then
+      pool_caps[o.pool_name] = s:capabilities()
+      if o.tls == "opportunistic" then pool_tls[o.pool_name] = s:tls() and true or false end
     end
     self.closed = false
     return true
@@ -626,17 +623,20 @@ function Client:_send(env, source)
     local ok, err = self:_open()
     if not ok then return nil, err end
   end
-  -- idle: the connection waited since its last use (pooled, or an earlier
-  -- message on it), so the server may have dropped it meanwhile
-  self.idle = self.reused > 0 or self.messages > 0
-  local res, err, resendable = transact(self, env, source)
-  if not resendable then return res, err end
-  -- The connection had been idle (pooled, or since the last message) and
-  -- died before the message could be delivered: once more on a new one.
-  if self.trace then self.trace("info", "[connection lost before the message: reconnecting]") end
-  local ok, oerr = self:_open()
-  if not ok then return nil, oerr end
-  self.idle = false
+  -- The connection had waited since its last use (pooled, or an earlier
+  -- message on it), so the server may have dropped it meanwhile: a failure
+  -- before MAIL was answered (EOF or 421 to the RSET or MAIL) sends the
+  -- message on another connection - the next pooled one may be stale too,
+  -- so up to pool_size + 1 of them, then a new one, whose failure stands.
+  local res, err, resendable
+  for _ = 1, (self.opts.pool_name and self.opts.pool_size + 2 or 2) do
+    self.idle = self.reused > 0 or self.messages > 0
+    res, err, resendable = transact(self, env, source)
+    if not resendable then return res, err end
+    if self.trace then self.trace("info", "[connection lost before the message: reconnecting]") end
+    local ok, oerr = self:_open()
+    if not ok then return nil, oerr end
+  end
   return transact(self, env, source)
 end
 
@@ -749,8 +749,11 @@ function Client:send_many(msgs)
     -- as in smtpkit.client: the last message begun, never answered because
     -- the server went away after another message (or on an idle
     -- connection), goes again once on a new connection
-    if done >= pos and got[done].resendable and (done > pos or idle) and not resent[done] then
-      resent[done] = true
+    -- (again on the next connection, which may be a stale pooled one too, up
+    -- to pool_size + 1 times, as send does)
+    if done >= pos and got[done].resendable and (done > pos or idle)
+        and (resent[done] or 0) <= (self.opts.pool_name and self.opts.pool_size or 0) then
+      resent[done] = (resent[done] or 0) + 1
       self.messages = self.messages - 1
       done = done - 1
     end

@@ -4,7 +4,8 @@
 -- request body as the message, and prints the result as "key=value" lines
 -- (spec/resty_spec.lua parses them). Query: port, tls, server_name, user,
 -- password, verify=0, pool=0, pool_size, backlog, max_messages, to (comma
--- list), from, timeout_<group>, n (a request number, put in a header).
+-- list), from, timeout_<group>, n (a request number, put in a header). The
+-- output has "sent=" the verbs of the commands the client wrote.
 local resty = require "smtpkit.resty"
 
 local M = {}
@@ -57,7 +58,15 @@ function M.run(args, body)
     body = body,
     smtpapi = args.smtpapi,   -- JSON text
   }
-  local c, err = resty.connect(opts_from(args))
+  -- sent: the commands the client wrote, "EHLO STARTTLS ... ." (verbs only)
+  local o, sent = opts_from(args), {}
+  local user_trace = o.trace
+  o.trace = function(line, direction)
+    local verb = line:match("^C: (%S+)")
+    if verb then sent[#sent + 1] = verb end
+    if user_trace then user_trace(line, direction) end
+  end
+  local c, err = resty.connect(o)
   if not c then
     put("kind", err.kind)
     put("message", tostring(err))
@@ -65,6 +74,7 @@ function M.run(args, body)
   end
   local res, serr = c:send(msg)
   put("reused", c:reused_times())
+  put("sent", table.concat(sent, " "))
   put("tls", c:tls())
   c:close()
   serr = serr or (res and res.error)
