@@ -2,7 +2,8 @@
  * greeting or from the middle of a transaction. The first byte picks the
  * options and the starting point; the rest is what the server sends, cut
  * into reads by '\x01' bytes, with the engine's wants obeyed in between,
- * and messages begun behind the previous end of data (overlap) at times.
+ * and messages begun behind the previous end of data (overlap) at times;
+ * some sessions resume a pooled connection instead of being greeted.
  * No crash, no leak, output never larger than the buffer. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -42,6 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         {"a@x", "SUCCESS", "a@x"}, {"b@x", NULL, NULL}, {"c@x", NULL, NULL}
     };
     smtpkit_envelope env;
+    smtpkit_caps resume;
     unsigned mode;
     size_t i = 0, start;
     int steps = 0;
@@ -64,6 +66,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (mode & 16)
         o.xoauth2_token = o.username ? "tok" : NULL;
     o.trace = trace;
+    if (size % 4 == 3) {
+        /* a resumed (pooled) connection: ready at once, RSET with the first MAIL */
+        memset(&resume, 0, sizeof resume);
+        resume.flags = SMTPKIT_CAP_ESMTP | ((mode & 32) ? SMTPKIT_CAP_PIPELINING : 0);
+        o.resume = &resume;
+    }
     s = smtpkit_session_new(&o, NULL, 0);
     if (!s)
         return 0;
