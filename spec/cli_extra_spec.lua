@@ -115,6 +115,42 @@ describe("smtpkit bulk against smtp-sink", function()
   end)
 end)
 
+describe("smtpkit bulk --rate 0 (send_many batches)", function()
+  it("sends every row over one connection, a refused message among them, each once", function()
+    local n = 230   -- more than one batch of 100
+    local srv = servers.scripted { replies = { ["EOD 120"] = "554 5.6.0 message content rejected" } }
+    local rows = { "email,name" }
+    for i = 1, n do rows[#rows + 1] = ("r%d@x.test,N%d"):format(i, i) end
+    local csv = spit(tmp() .. "/fast.csv", table.concat(rows, "\n") .. "\n")
+    local tpl = spit(tmp() .. "/t4.txt", TEMPLATE)
+    local r = smtpkit({ "bulk", csv, "--template", tpl, "--server", "127.0.0.1:" .. srv.port,
+      "--tls", "none", "--rate", "0", "--json", "--outbox", tmp() .. "/ob-fast" })
+    assert.are.equal(1, r.code, r.err)   -- one refused
+    local docs = assert_json(r)
+    assert.are.equal(n + 1, #docs)
+    for i = 1, n do
+      assert.are.equal(("r%d@x.test"):format(i), docs[i].address)
+      if i == 120 then
+        assert.are.equal(554, docs[i].code)
+        assert.are_not.equal("delivered", docs[i].outcome)
+      else
+        assert.are.equal("delivered", docs[i].outcome, "row " .. i)
+      end
+    end
+    assert.are.equal(n - 1, docs[n + 1].summary.delivered)
+    assert.are.equal(1, docs[n + 1].summary.failed)
+    local got = srv:wait_messages(n - 1)
+    assert.are.equal(n - 1, #got)
+    local seen = {}
+    for _, m in ipairs(got) do
+      local who = m.data:match("Hello (N%d+)%.")
+      assert.is_nil(seen[who], who)
+      seen[who] = true
+    end
+    assert.is_nil(seen.N120)
+  end)
+end)
+
 describe("smtpkit --json", function()
   it("prints valid JSON from every subcommand, errors included", function()
     local dir = tmp() .. "/ob-json"

@@ -19,7 +19,9 @@ and optionally From:, Reply-To:, or any other), a blank line, then the text
 body. {{name}} anywhere is replaced by that row's column "name". Every field
 the template uses must be a column: this is checked before anything is sent.
 
-Messages go over one reused connection at most --rate per second. Deferred
+Messages go over one reused connection at most --rate per second; with
+--rate 0 they go in batches, each message's commands written together with
+the previous one's end of data when the server offers PIPELINING. Deferred
 ones (4xx) go to the outbox: retry them with 'smtpkit outbox run'. Without
 --server every message is written to the outbox directory as an .eml file.]])
   p:argument("csv", "The recipients, a CSV file with a header row (- for standard input).")
@@ -190,12 +192,10 @@ function M.run(args)
   local tty = args.progress or (not args.json and common.isatty(2))
   local prog = progress(#records, tty, conn and "delivered" or "written")
   local counts, reasons = {}, {}
-  local interval = args.rate > 0 and 1 / args.rate or 0
-  local next_at = common.now()
-  for i, rec in ipairs(records) do
-    local address = rec.fields[args.column]
+
+  local function compose(rec)
     local fields = {
-      from = substitute(from, rec.fields), to = address,
+      from = substitute(from, rec.fields), to = rec.fields[args.column],
       subject = subject and substitute(subject, rec.fields) or nil,
       text = substitute(tbody, rec.fields), smtpapi = smtpapi,
     }
@@ -205,34 +205,27 @@ function M.run(args)
         fields.headers[#fields.headers + 1] = { h[1], substitute(h[2], rec.fields) }
       end
     end
-    local msg = send_cmd.compose(fields)
+    return send_cmd.compose(fields)
+  end
+
+  -- What the send of row i's message came to (result, or nil and err):
+  -- counted, printed, deferred ones queued in the outbox.
+  local function account(i, rec, msg, result, err)
+    local address = rec.fields[args.column]
     local entry = { address = address, row = rec.line }
     if not conn then
       entry.outcome, entry.written = "written", send_cmd.write_eml(msg, outbox_dir)
+    elseif not result then
+      local ek = common.exit_for_error(err)
+      if ek == "tls" or ek == "auth" then common.fail_error(err) end
+      entry.outcome, entry.reason, entry.text = "failed", err and err.kind or "error", tostring(err)
     else
-      local wait = next_at - common.now()
-      if wait > 0 then common.sleep(wait) end
-      next_at = math.max(next_at, common.now()) + interval
-      client = client or connect()
-      local result, err = client:send(msg)
-      if not result and type(err) == "table" and common.exit_for_error(err) == "network" then
-        -- the connection went away between messages: one fresh connection
-        pcall(function() client:close() end)
-        client = connect()
-        result, err = client:send(msg)
-      end
-      if not result then
-        local ek = common.exit_for_error(err)
-        if ek == "tls" or ek == "auth" then common.fail_error(err) end
-        entry.outcome, entry.reason, entry.text = "failed", err and err.kind or "error", tostring(err)
-      else
-        local r = send_cmd.recipient_rows(result, { address })[1] or {}
-        entry.outcome, entry.reason, entry.action = r.outcome, r.reason, r.action
-        entry.code, entry.text = r.code, send_cmd.reply_string(r)
-        if result.maybe_delivered then entry.outcome = "unknown" entry.reason = "maybe_delivered" end
-      end
-      if entry.outcome == "deferred" then entry.outbox_id = to_outbox(msg, result or err) end
+      local r = send_cmd.recipient_rows(result, { address })[1] or {}
+      entry.outcome, entry.reason, entry.action = r.outcome, r.reason, r.action
+      entry.code, entry.text = r.code, send_cmd.reply_string(r)
+      if result.maybe_delivered then entry.outcome = "unknown" entry.reason = "maybe_delivered" end
     end
+    if entry.outcome == "deferred" then entry.outbox_id = to_outbox(msg, result or err) end
     local bucket = (entry.outcome == "delivered" or entry.outcome == "written") and "delivered"
       or entry.outcome == "deferred" and "deferred" or "failed"
     counts[bucket] = (counts[bucket] or 0) + 1
@@ -240,6 +233,44 @@ function M.run(args)
     reasons[key] = (reasons[key] or 0) + 1
     if args.json then common.print_json(entry) end
     prog.update(i, counts, address, entry.outcome .. (entry.reason and (" " .. entry.reason) or ""))
+  end
+
+  if conn and args.rate == 0 then
+    -- no rate limit: batches over one connection, each message's commands
+    -- written with the previous end of data (client:send_many), which also
+    -- reconnects when the server closed the connection between messages
+    local BATCH = 100
+    client = connect()
+    for first = 1, #records, BATCH do
+      local msgs, rows = {}, {}
+      for i = first, math.min(first + BATCH - 1, #records) do
+        rows[#rows + 1] = i
+        msgs[#msgs + 1] = compose(records[i])
+      end
+      local results, errs = client:send_many(msgs)
+      for k, i in ipairs(rows) do account(i, records[i], msgs[k], results[k] or nil, errs[k]) end
+    end
+  else
+    local interval = args.rate > 0 and 1 / args.rate or 0
+    local next_at = common.now()
+    for i, rec in ipairs(records) do
+      local msg = compose(rec)
+      local result, err
+      if conn then
+        local wait = next_at - common.now()
+        if wait > 0 then common.sleep(wait) end
+        next_at = math.max(next_at, common.now()) + interval
+        client = client or connect()
+        result, err = client:send(msg)
+        if not result and type(err) == "table" and common.exit_for_error(err) == "network" then
+          -- the connection went away between messages: one fresh connection
+          pcall(function() client:close() end)
+          client = connect()
+          result, err = client:send(msg)
+        end
+      end
+      account(i, rec, msg, result, err)
+    end
   end
   prog.finish()
   if client then pcall(function() client:close() end) end
