@@ -116,7 +116,7 @@ describe("smtpkit bulk against smtp-sink", function()
 end)
 
 describe("smtpkit bulk --rate 0 (send_many batches)", function()
-  it("sends every row over one connection, a refused message among them, each once", function()
+  it("sends every row, a refused message among them, each once", function()
     local n = 230   -- more than one batch of 100
     local srv = servers.scripted { replies = { ["EOD 120"] = "554 5.6.0 message content rejected" } }
     local rows = { "email,name" }
