@@ -579,6 +579,13 @@ for i in range(3):
         assert.equal("timeout", r.kind, text)
       end)
 
+      it("a timeout before the end of data is nil, err (as smtpkit.send answers it)", function()
+        local s = servers.scripted{ delay = { RCPT = 3 } }
+        local r, text = send("/send", { port = s.port, tls = "none", timeout_command = 0.5, pool = "0" })
+        assert.equal("timeout", r.kind, text)
+        assert.is_nil(r.ok, text)   -- no result: nothing was delivered, err says why
+      end)
+
       it("refuses to send without TLS when STARTTLS is required and not offered", function()
         local s = servers.scripted{}
         local r, text = send("/send", { port = s.port, tls = "starttls" })

@@ -302,6 +302,16 @@ describe("smtpkit.send against scripted aiosmtpd servers", function()
     srv:stop()
   end)
 
+  it("a timeout before the end of data is nil, err with the partial result", function()
+    local srv = servers.scripted { delay = { RCPT = 3 } }
+    local r, err = send(srv, nil, { timeouts = { connect = 5, command = 0.5, data = 5 } })
+    assert.is_nil(r)
+    assert.equal("timeout", err.kind)
+    assert.equal("deferred", err.result.recipients[1].outcome)
+    assert.is_false(err.result.maybe_delivered)
+    srv:stop()
+  end)
+
   it("a server that stops reading the body is cut off by the data timeout", function()
     local srv = servers.scripted { stall_data = true }
     local big = ("x"):rep(998) .. "\r\n"

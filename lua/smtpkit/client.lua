@@ -30,21 +30,6 @@ local function check(v, types, what)
   envelope.check(v, types, what, 3)
 end
 
--- A transaction's end as `send` returns it: the result; or, when it failed
--- (err), the partial result carrying err when it still says something
--- definite (the end-of-data reply never came: unknown, maybe delivered; or
--- the server ended the transaction with a reply such as 421), else nil, err
--- with err.result the partial result.
-local function outcome(partial, err)
-  if err == nil then return partial end
-  err = wrap(err)
-  if partial and (partial.maybe_delivered or (err.kind == "server" and partial.complete)) then
-    partial.error = err
-    return partial
-  end
-  err.result = partial
-  return nil, err
-end
 
 -- TLS configurations (an SSL_CTX with the trust store loaded, and the last
 -- session of its server) are shared by the clients that use the same options
@@ -185,22 +170,28 @@ function Client:send(msg)
   return self:_send(env, body)
 end
 
-function Client:_send(env, body)
+-- A connection for the next message: the open one (retired after
+-- max_messages) or a new one. Returns idle, fresh; or nil, err. idle: it
+-- waited since its last message or since it opened, so a 421 or EOF before
+-- MAIL is the server closing it, and the message may go again on another
+-- (on a connection opened a moment ago that is a refusal: not idle).
+function Client:_ready()
   if self.conn and self.max_messages and self.sent >= self.max_messages then
     self.conn:quit()
     self.conn = nil
   end
-  local fresh = false
   if not self.conn or not self.conn:ready() then
     self:_drop()
     local ok, err = self:_open()
     if not ok then return nil, err end
-    fresh = true
+    return false, true
   end
-  -- idle: the connection waited since its last message, or since it opened
-  -- (a 421 or EOF to a connection opened a moment ago is a refusal, not an
-  -- idle timeout: no second connection then)
-  local idle = not fresh and (self.sent > 0 or os.time() - self.opened >= 2)
+  return self.sent > 0 or os.time() - self.opened >= 2, false
+end
+
+function Client:_send(env, body)
+  local idle, rerr = self:_ready()
+  if idle == nil then return nil, rerr end
   local res, err, partial = self.conn:send(env, body)
   if not res and err and err.resendable and idle then
     -- the server closed the idle connection (EOF or 421 before MAIL was
@@ -215,7 +206,7 @@ function Client:_send(env, body)
     return res
   end
   if err.kind ~= "validation" then self:_drop() end
-  return outcome(partial, err)
+  return E.outcome(partial, err)
 end
 
 --- Sends many messages over one connection (reconnecting when needed), each
@@ -246,18 +237,8 @@ function Client:send_many(msgs)
     pos = #envs + 1
   end
   while pos <= #envs do
-    if self.conn and self.max_messages and self.sent >= self.max_messages then
-      self.conn:quit()
-      self.conn = nil
-    end
-    local fresh = false
-    if not self.conn or not self.conn:ready() then
-      self:_drop()
-      local ok, err = self:_open()
-      if not ok then fail_rest(err) break end
-      fresh = true
-    end
-    local idle = not fresh and (self.sent > 0 or os.time() - self.opened >= 2)
+    local idle, fresh = self:_ready()
+    if idle == nil then fail_rest(fresh) break end
     local last = #envs
     if self.max_messages then last = math.min(last, pos + self.max_messages - self.sent - 1) end
     local res, errl, done, cerr = self.conn:send_many(envs, bodies, pos, last)
@@ -274,7 +255,7 @@ function Client:send_many(msgs)
     end
     for k = pos, done do
       if errl[k] == nil then self.sent = self.sent + 1 end
-      local r, e = outcome(res[k] or nil, errl[k])
+      local r, e = E.outcome(res[k] or nil, errl[k])
       results[index[k]], errs[index[k]] = r or false, e
     end
     if cerr or not self.conn:ready() then

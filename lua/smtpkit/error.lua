@@ -54,6 +54,23 @@ end
 
 M.metatable = mt
 
+--- How a transaction that failed (err) is returned by `send`, the same for
+-- both transports: a result carrying err (`result.error`) when it still
+-- says something definite - the end-of-data reply never came (unknown,
+-- maybe delivered), or the server ended the transaction with a reply such
+-- as 421 - else nil, err with `err.result` the partial result (if any).
+-- With err nil: the result as it is.
+function M.outcome(partial, err)
+  if err == nil then return partial end
+  if not M.is(err) then setmetatable(err, mt) end
+  if partial and (partial.maybe_delivered or (err.kind == "server" and partial.complete)) then
+    partial.error = err
+    return partial
+  end
+  err.result = partial
+  return nil, err
+end
+
 local shown = { ["\r"] = "\\r", ["\n"] = "\\n", ["\t"] = "\\t", ['"'] = '\\"', ["\\"] = "\\\\" }
 --- s in double quotes for a message, every control byte written as an
 -- escape (\r, \n, \t, \ddd), so the message stays on one line whatever s

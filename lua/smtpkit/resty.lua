@@ -578,14 +578,10 @@ local function transact(self, env, source)
   local resendable = s:resendable()
   close_socket(self)
   if resendable and self.idle then return nil, e, true end
-  if res and (res.complete or res.maybe_delivered) then
-    -- e.g. the end of data went out and no reply came: the server may have
-    -- the message. Never sent again; the result says so, with the error.
-    self.messages = self.messages + 1
-    res.error = e
-    return res
-  end
-  return nil, e
+  if res and res.maybe_delivered then self.messages = self.messages + 1 end
+  -- a result with the error when it says something definite (maybe
+  -- delivered, a 421...), else nil, err: the same rule as smtpkit.client
+  return E.outcome(res, e)
 end
 
 -- QUIT (when idle) and close.
@@ -759,14 +755,8 @@ function Client:send_many(msgs)
     end
     for k = pos, done do
       local g, i = got[k], preps[k].i
-      if g.err == nil then
-        results[i] = g.res
-      elseif g.res and (g.res.complete or g.res.maybe_delivered) and g.err.kind ~= "validation" then
-        g.res.error = g.err   -- the server's answer, or maybe delivered: a result (as send)
-        results[i] = g.res
-      else
-        results[i], errs[i] = false, g.err
-      end
+      local r, e = E.outcome(g.res, g.err)
+      results[i], errs[i] = r or false, e
     end
     if cerr and done < pos and fresh then fail_rest(cerr) end
     pos = done + 1
