@@ -33,4 +33,15 @@ void smtpkit_lua_push_session_error(lua_State *L, const smtpkit_error *e);
 void smtpkit_lua_push_kept_reply(lua_State *L, const smtpkit_session_reply *r);
 void smtpkit_lua_set_verdict(lua_State *L, const smtpkit_verdict *v);
 
+/* A server's capabilities as a table {esmtp=, pipelining=, size= (a number,
+ * or true without a limit), ["8bitmime"]=, smtputf8=, starttls=,
+ * enhancedstatuscodes=, dsn=, chunking=, auth = {PLAIN=true, ...}}, the one
+ * shape both transports show; and back (what a resumed session takes). */
+void smtpkit_lua_push_caps(lua_State *L, const smtpkit_caps *c);
+void smtpkit_lua_caps_from_table(lua_State *L, int idx, smtpkit_caps *c);
+
+/* t[k] = v on the table on top of the stack. */
+void smtpkit_lua_set_str(lua_State *L, const char *k, const char *v);
+void smtpkit_lua_set_bool(lua_State *L, const char *k, int v);
+
 #endif

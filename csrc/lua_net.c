@@ -117,17 +117,8 @@ static double opt_number(lua_State *L, int t, const char *k, double def)
     return v;
 }
 
-static void set_str(lua_State *L, const char *k, const char *v)
-{
-    lua_pushstring(L, v);
-    lua_setfield(L, -2, k);
-}
-
-static void set_bool(lua_State *L, const char *k, int v)
-{
-    lua_pushboolean(L, v);
-    lua_setfield(L, -2, k);
-}
+#define set_str smtpkit_lua_set_str
+#define set_bool smtpkit_lua_set_bool
 
 /* The engine's error table (lua_result.c) plus what only this transport
  * knows: the phase it failed in and whether the message may be resent. */
@@ -700,25 +691,7 @@ static int l_info(lua_State *L)
     }
     if (smtpkit_session_auth_mechanism(s))
         set_str(L, "auth", smtpkit_session_auth_mechanism(s));
-    const smtpkit_caps *c = smtpkit_session_caps(s);
-    lua_newtable(L);
-    static const struct { unsigned f; const char *n; } caps[] = {
-        {SMTPKIT_CAP_ESMTP, "esmtp"}, {SMTPKIT_CAP_PIPELINING, "pipelining"},
-        {SMTPKIT_CAP_8BITMIME, "8bitmime"}, {SMTPKIT_CAP_SMTPUTF8, "smtputf8"},
-        {SMTPKIT_CAP_STARTTLS, "starttls"}, {SMTPKIT_CAP_ENHANCED, "enhancedstatuscodes"},
-        {SMTPKIT_CAP_DSN, "dsn"}, {SMTPKIT_CAP_CHUNKING, "chunking"},
-        {SMTPKIT_CAP_AUTH, "auth"},
-    };
-    for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++)
-        if (c->flags & caps[i].f)
-            set_bool(L, caps[i].n, 1);
-    if (c->flags & SMTPKIT_CAP_SIZE) {
-        if (c->size_max)
-            lua_pushnumber(L, (lua_Number)c->size_max);
-        else
-            lua_pushboolean(L, 1);
-        lua_setfield(L, -2, "size");
-    }
+    smtpkit_lua_push_caps(L, smtpkit_session_caps(s));
     lua_setfield(L, -2, "capabilities");
     return 1;
 }

@@ -1,25 +1,29 @@
 /*
- * lua_result.c - the tables both transports give users: a send's result and
- * an engine error. The engine's Lua face (lua_session.c, driven by
+ * lua_result.c - the tables both transports give users: a send's result, an
+ * engine error, and a server's capabilities (both ways). The engine's Lua face (lua_session.c, driven by
  * resty.lua) and the C transport's (lua_net.c, smtpkit.net) build them here,
  * so a result is the same table whichever transport sent the message.
  * Registers no Lua function; linked into smtpkit.core and smtpkit.net.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "lua_bindings.h"
 
-static void set_str(lua_State *L, const char *k, const char *v)
+void smtpkit_lua_set_str(lua_State *L, const char *k, const char *v)
 {
     lua_pushstring(L, v);
     lua_setfield(L, -2, k);
 }
 
-static void set_bool(lua_State *L, const char *k, int v)
+void smtpkit_lua_set_bool(lua_State *L, const char *k, int v)
 {
     lua_pushboolean(L, v);
     lua_setfield(L, -2, k);
 }
+
+#define set_str smtpkit_lua_set_str
+#define set_bool smtpkit_lua_set_bool
 
 void smtpkit_lua_set_verdict(lua_State *L, const smtpkit_verdict *v)
 {
@@ -91,4 +95,71 @@ void smtpkit_lua_push_result(lua_State *L, const smtpkit_result *r)
         lua_rawseti(L, -2, (int)i + 1);
     }
     lua_setfield(L, -2, "recipients");
+}
+
+/* --- capabilities, both ways ------------------------------------------- */
+static const struct { unsigned bit; const char *name; } caps[] = {
+    {SMTPKIT_CAP_ESMTP, "esmtp"}, {SMTPKIT_CAP_PIPELINING, "pipelining"},
+    {SMTPKIT_CAP_8BITMIME, "8bitmime"}, {SMTPKIT_CAP_SMTPUTF8, "smtputf8"},
+    {SMTPKIT_CAP_STARTTLS, "starttls"}, {SMTPKIT_CAP_ENHANCED, "enhancedstatuscodes"},
+    {SMTPKIT_CAP_DSN, "dsn"}, {SMTPKIT_CAP_CHUNKING, "chunking"}
+};
+static const struct { unsigned bit; const char *name; } mechs[] = {
+    {SMTPKIT_AUTH_PLAIN, "PLAIN"}, {SMTPKIT_AUTH_LOGIN, "LOGIN"},
+    {SMTPKIT_AUTH_XOAUTH2, "XOAUTH2"}, {SMTPKIT_AUTH_CRAM_MD5, "CRAM-MD5"},
+    {SMTPKIT_AUTH_OAUTHBEARER, "OAUTHBEARER"}
+};
+
+/* A capabilities table (as s:capabilities() gives) at idx, into c. */
+void smtpkit_lua_caps_from_table(lua_State *L, int idx, smtpkit_caps *c)
+{
+    size_t i;
+    memset(c, 0, sizeof *c);
+    for (i = 0; i < sizeof caps / sizeof caps[0]; i++) {
+        lua_getfield(L, idx, caps[i].name);
+        if (lua_toboolean(L, -1))
+            c->flags |= caps[i].bit;
+        lua_pop(L, 1);
+    }
+    lua_getfield(L, idx, "size");
+    if (lua_toboolean(L, -1)) {
+        c->flags |= SMTPKIT_CAP_SIZE;
+        if (lua_type(L, -1) == LUA_TNUMBER && lua_tonumber(L, -1) > 0)
+            c->size_max = (unsigned long long)lua_tonumber(L, -1);
+    }
+    lua_pop(L, 1);
+    lua_getfield(L, idx, "auth");
+    if (lua_istable(L, -1)) {
+        c->flags |= SMTPKIT_CAP_AUTH;
+        for (i = 0; i < sizeof mechs / sizeof mechs[0]; i++) {
+            lua_getfield(L, -1, mechs[i].name);
+            if (lua_toboolean(L, -1))
+                c->auth |= mechs[i].bit;
+            lua_pop(L, 1);
+        }
+    }
+    lua_pop(L, 1);
+}
+
+void smtpkit_lua_push_caps(lua_State *L, const smtpkit_caps *c)
+{
+    size_t i;
+    lua_createtable(L, 0, 10);
+    for (i = 0; i < sizeof caps / sizeof caps[0]; i++)
+        if (c->flags & caps[i].bit)
+            set_bool(L, caps[i].name, 1);
+    if (c->flags & SMTPKIT_CAP_SIZE) {
+        if (c->size_max)
+            lua_pushnumber(L, (lua_Number)c->size_max);
+        else
+            lua_pushboolean(L, 1);
+        lua_setfield(L, -2, "size");
+    }
+    if (c->flags & SMTPKIT_CAP_AUTH) {
+        lua_createtable(L, 0, 4);
+        for (i = 0; i < sizeof mechs / sizeof mechs[0]; i++)
+            if (c->auth & mechs[i].bit)
+                set_bool(L, mechs[i].name, 1);
+        lua_setfield(L, -2, "auth");
+    }
 }

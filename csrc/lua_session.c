@@ -204,50 +204,6 @@ static lua_Integer opt_int(lua_State *L, int t, const char *field, lua_Integer d
     return v;
 }
 
-/* The capabilities table of s:capabilities(), both ways. */
-static const struct { unsigned bit; const char *name; } caps[] = {
-    {SMTPKIT_CAP_ESMTP, "esmtp"}, {SMTPKIT_CAP_PIPELINING, "pipelining"},
-    {SMTPKIT_CAP_8BITMIME, "8bitmime"}, {SMTPKIT_CAP_SMTPUTF8, "smtputf8"},
-    {SMTPKIT_CAP_STARTTLS, "starttls"}, {SMTPKIT_CAP_ENHANCED, "enhancedstatuscodes"},
-    {SMTPKIT_CAP_DSN, "dsn"}, {SMTPKIT_CAP_CHUNKING, "chunking"}
-};
-static const struct { unsigned bit; const char *name; } mechs[] = {
-    {SMTPKIT_AUTH_PLAIN, "PLAIN"}, {SMTPKIT_AUTH_LOGIN, "LOGIN"},
-    {SMTPKIT_AUTH_XOAUTH2, "XOAUTH2"}, {SMTPKIT_AUTH_CRAM_MD5, "CRAM-MD5"},
-    {SMTPKIT_AUTH_OAUTHBEARER, "OAUTHBEARER"}
-};
-
-/* A capabilities table (as s:capabilities() gives) at idx, into c. */
-static void caps_from_table(lua_State *L, int idx, smtpkit_caps *c)
-{
-    size_t i;
-    memset(c, 0, sizeof *c);
-    for (i = 0; i < sizeof caps / sizeof caps[0]; i++) {
-        lua_getfield(L, idx, caps[i].name);
-        if (lua_toboolean(L, -1))
-            c->flags |= caps[i].bit;
-        lua_pop(L, 1);
-    }
-    lua_getfield(L, idx, "size");
-    if (lua_toboolean(L, -1)) {
-        c->flags |= SMTPKIT_CAP_SIZE;
-        if (lua_type(L, -1) == LUA_TNUMBER && lua_tonumber(L, -1) > 0)
-            c->size_max = (unsigned long long)lua_tonumber(L, -1);
-    }
-    lua_pop(L, 1);
-    lua_getfield(L, idx, "auth");
-    if (lua_istable(L, -1)) {
-        c->flags |= SMTPKIT_CAP_AUTH;
-        for (i = 0; i < sizeof mechs / sizeof mechs[0]; i++) {
-            lua_getfield(L, -1, mechs[i].name);
-            if (lua_toboolean(L, -1))
-                c->auth |= mechs[i].bit;
-            lua_pop(L, 1);
-        }
-    }
-    lua_pop(L, 1);
-}
-
 static int l_session(lua_State *L)
 {
     smtpkit_caps resume;
@@ -297,7 +253,7 @@ static int l_session(lua_State *L)
     if (!lua_isnil(L, -1)) {
         if (!lua_istable(L, -1))
             return luaL_error(L, "resume must be a capabilities table (s:capabilities())");
-        caps_from_table(L, lua_gettop(L), &resume);
+        smtpkit_lua_caps_from_table(L, lua_gettop(L), &resume);
         o.resume = &resume;
     }
     lua_pop(L, 1);
@@ -634,30 +590,7 @@ static int l_reset(lua_State *L)
 static int l_capabilities(lua_State *L)
 {
     lsession *u = check(L);
-    const smtpkit_caps *c = smtpkit_session_caps(u->s);
-    size_t i;
-    lua_createtable(L, 0, 10);
-    for (i = 0; i < sizeof caps / sizeof caps[0]; i++)
-        if (c->flags & caps[i].bit) {
-            lua_pushboolean(L, 1);
-            lua_setfield(L, -2, caps[i].name);
-        }
-    if (c->flags & SMTPKIT_CAP_SIZE) {
-        if (c->size_max)
-            lua_pushnumber(L, (lua_Number)c->size_max);
-        else
-            lua_pushboolean(L, 1);
-        lua_setfield(L, -2, "size");
-    }
-    if (c->flags & SMTPKIT_CAP_AUTH) {
-        lua_createtable(L, 0, 4);
-        for (i = 0; i < sizeof mechs / sizeof mechs[0]; i++)
-            if (c->auth & mechs[i].bit) {
-                lua_pushboolean(L, 1);
-                lua_setfield(L, -2, mechs[i].name);
-            }
-        lua_setfield(L, -2, "auth");
-    }
+    smtpkit_lua_push_caps(L, smtpkit_session_caps(u->s));
     return 1;
 }
 
