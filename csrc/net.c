@@ -203,14 +203,11 @@ static void set_error(smtpkit_error *err, smtpkit_error_kind kind, const char *m
     snprintf(err->message, sizeof err->message, "%s", msg);
 }
 
-/* Copies the session's error; the verdict's text is pointed at the copy. */
-static void copy_error(smtpkit_error *dst, const smtpkit_session *s)
+/* Copies an error; the verdict's text is pointed at the copy's reply. */
+static void copy_error_from(smtpkit_error *dst, const smtpkit_error *e)
 {
-    const smtpkit_error *e = smtpkit_session_error(s);
-    if (!e) {
-        set_error(dst, SMTPKIT_ERR_PROTOCOL, "the session failed");
+    if (dst == e)
         return;
-    }
     *dst = *e;
     if (dst->reply.code) {
         dst->verdict.text = dst->reply.text;
@@ -219,6 +216,16 @@ static void copy_error(smtpkit_error *dst, const smtpkit_session *s)
         dst->verdict.text = NULL;
         dst->verdict.text_len = 0;
     }
+}
+
+/* Copies the session's error. */
+static void copy_error(smtpkit_error *dst, const smtpkit_session *s)
+{
+    const smtpkit_error *e = smtpkit_session_error(s);
+    if (!e)
+        set_error(dst, SMTPKIT_ERR_PROTOCOL, "the session failed");
+    else
+        copy_error_from(dst, e);
 }
 
 static void close_transport(smtpkit_conn *c)
@@ -543,47 +550,6 @@ static void check_idle(smtpkit_conn *c)
         c->failed_phase = SMTPKIT_PHASE_MAIL;
 }
 
-int smtpkit_conn_send(smtpkit_conn *c, const smtpkit_envelope *env,
-                      const smtpkit_body_source *src, smtpkit_error *err)
-{
-    c->failed_phase = -1;
-    c->began = 0;
-    if (smtpkit_session_want(c->s) == SMTPKIT_WANT_READY && c->fd >= 0)
-        check_idle(c);
-    if (smtpkit_session_want(c->s) != SMTPKIT_WANT_READY) {
-        if (smtpkit_session_want(c->s) == SMTPKIT_WANT_FAILED)
-            copy_error(err, c->s);
-        else
-            set_error(err, SMTPKIT_ERR_CONNECT, "the connection is closed");
-        if (c->failed_phase < 0)
-            c->failed_phase = SMTPKIT_PHASE_MAIL;
-        close_transport(c);
-        return -1;
-    }
-    if (smtpkit_session_begin(c->s, env) != 0) {
-        copy_error(err, c->s);
-        if (smtpkit_session_want(c->s) != SMTPKIT_WANT_READY) {
-            c->failed_phase = (int)smtpkit_session_phase(c->s);
-            close_transport(c);
-        }
-        return -1;
-    }
-    c->began = 1;
-    c->src = src;
-    c->pass = 0;
-    c->chunk = NULL;
-    c->chunk_len = 0;
-    c->body_done = 0;
-    smtpkit_want w = run(c);
-    c->src = NULL;
-    c->chunk = NULL;
-    c->chunk_len = 0;
-    if (w == SMTPKIT_WANT_READY)
-        return 0;
-    copy_error(err, c->s);
-    close_transport(c);
-    return -1;
-}
 
 /* The messages of a batch the engine's two slots hold: cur, the last begun
  * (smtpkit_session_result), and prev, the one before it not yet reported
@@ -691,6 +657,51 @@ size_t smtpkit_conn_send_batch(smtpkit_conn *c, const smtpkit_batch *b, smtpkit_
         close_transport(c);
     }
     return next;
+}
+
+/* smtpkit_conn_send is a batch of one message. */
+struct one {
+    const smtpkit_envelope *env;
+    const smtpkit_body_source *src;
+    smtpkit_error *err;
+    int failed;
+};
+
+static int one_next(void *ud, size_t i, smtpkit_envelope *env,
+                    const smtpkit_body_source **src, smtpkit_error *err)
+{
+    struct one *o = ud;
+    (void)i;
+    (void)err;
+    *env = *o->env;
+    *src = o->src;
+    return 0;
+}
+
+static void one_done(void *ud, size_t i, const smtpkit_result *res, const smtpkit_error *err,
+                     int resendable)
+{
+    struct one *o = ud;
+    (void)i;
+    (void)res;        /* smtpkit_conn_result gives it */
+    (void)resendable; /* smtpkit_conn_resendable says it */
+    if (err) {
+        copy_error_from(o->err, err);
+        o->failed = 1;
+    }
+}
+
+int smtpkit_conn_send(smtpkit_conn *c, const smtpkit_envelope *env,
+                      const smtpkit_body_source *src, smtpkit_error *err)
+{
+    struct one o = { env, src, err, 0 };
+    smtpkit_batch b = { 1, one_next, one_done, &o };
+    smtpkit_error e;
+    if (smtpkit_conn_send_batch(c, &b, &e) == 0) {
+        copy_error_from(err, &e);   /* the connection was found closed: never begun */
+        return -1;
+    }
+    return o.failed ? -1 : 0;
 }
 
 int smtpkit_conn_failed_phase(const smtpkit_conn *c)

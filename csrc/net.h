@@ -92,8 +92,9 @@ typedef struct smtpkit_conn smtpkit_conn;
  * ("[connected to ...]", "[TLS ...]"). */
 smtpkit_conn *smtpkit_conn_open(const smtpkit_conn_options *o, smtpkit_error *err);
 
-/* Sends one message: begins the transaction with env, streams the body from
- * src, and waits for the end-of-data reply. Returns 0 when the transaction
+/* Sends one message (a batch of one: smtpkit_conn_send_batch): begins the
+ * transaction with env, streams the body from src, and waits for the
+ * end-of-data reply. Returns 0 when the transaction
  * ran to its end (accepted or refused: see smtpkit_conn_result), and the
  * connection is ready for the next one. Returns -1 with *err when it could
  * not: kind validation before anything was sent (the connection stays
