@@ -99,16 +99,6 @@ local function find_line(lines, pattern)
   end
 end
 
-local function raised(srv)
-  local out = {}
-  for line in srv:error_log():gmatch("[^\n]+") do
-    if line:find("runtime error", 1, true) or line:find("entry thread aborted", 1, true)
-      or line:find("stack traceback", 1, true) then
-      out[#out + 1] = line
-    end
-  end
-  return out
-end
 
 describe("smtpkit.resty (adversarial cases) in real nginx", function()
   local srv, pf, plain
@@ -133,7 +123,7 @@ describe("smtpkit.resty (adversarial cases) in real nginx", function()
     servers.stop_all()
   end)
   after_each(function()
-    assert.same({}, raised(srv))
+    assert.same({}, srv:raised())
   end)
 
   local function run(name, port)
@@ -188,18 +178,7 @@ describe("smtpkit.resty (adversarial cases) in real nginx", function()
     assert.are_not.equal("nil", r.qid4, text)
     assert.are_not.equal(r.qid1, r.qid4, text)
     assert.equal(r.qid4, r.qid5, text)
-    local seen
-    local deadline = os.time() + 15
-    repeat
-      seen = {}
-      for _, m in ipairs(pf:messages()) do
-        if m.from == "lim@x.test" then
-          for _, a in ipairs(m.to) do seen[#seen + 1] = a end
-        end
-      end
-      if #seen < 4 then require("socket").sleep(0.1) end
-    until #seen >= 4 or os.time() > deadline
-    table.sort(seen)
+    local seen = pf:wait_recipients("lim@x.test", 4)
     assert.same({ "r1@x.test", "r2@x.test", "r3@x.test", "r4@x.test" }, seen)
   end)
 end)

@@ -126,17 +126,6 @@ local function start_nginx(certs)
   })
 end
 
--- Raised Lua errors in nginx's log (what smtpkit.resty must never cause).
-local function raised(srv)
-  local out = {}
-  for line in srv:error_log():gmatch("[^\n]+") do
-    if line:find("runtime error", 1, true) or line:find("entry thread aborted", 1, true)
-      or line:find("stack traceback", 1, true) then
-      out[#out + 1] = line
-    end
-  end
-  return out
-end
 
 -- One teardown for the servers of every block below (the test certificates
 -- stay valid for the whole file).
@@ -170,7 +159,7 @@ describe("smtpkit.resty", function()
       if pf then pf:stop() end
     end)
     after_each(function()
-      assert.same({}, raised(srv))
+      assert.same({}, srv:raised())
     end)
 
     describe("with Postfix (STARTTLS, AUTH)", function()
@@ -670,7 +659,7 @@ for i in range(3):
         require("socket").sleep(0.1)
       end
       assert.is_true(tonumber(st.retried) >= 2, "retries: " .. tostring(st.retried))
-      assert.same({}, raised(srv))
+      assert.same({}, srv:raised())
     end)
   end)
 end)

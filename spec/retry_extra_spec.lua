@@ -7,13 +7,7 @@ local json = require "dkjson"
 
 local HOUR = 3600
 
-local function sim(opts)
-  local clock = { t = 0, r = 0.5 }
-  opts = opts or {}
-  opts.now = function() return clock.t end
-  opts.random = function() return clock.r end
-  return retry.policy(opts), clock
-end
+local sim = require "support.retry_sim"
 
 -- A result whose single recipient got `line` (classified for real) to RCPT.
 local function refused(line, addr)

@@ -5,14 +5,7 @@ local retry = require "smtpkit.retry"
 
 local HOUR = 3600
 
--- A clock the test moves, and a random source that returns what it is told.
-local function sim(opts)
-  local clock = { t = 0, r = 0.5 }
-  opts = opts or {}
-  opts.now = function() return clock.t end
-  opts.random = function() return clock.r end
-  return retry.policy(opts), clock
-end
+local sim = require "support.retry_sim"
 
 local function reply(code, enhanced, text)
   return { code = code, enhanced = enhanced, text = text }

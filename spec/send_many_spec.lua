@@ -8,15 +8,7 @@ local servers = require "support.servers"
 
 local function lf(s) return (s:gsub("\r\n", "\n")) end
 
--- Postfix's stored text without the Received: header it put on top.
-local function without_received(data)
-  local pos = 1
-  if data:sub(1, 10) == "Received: " then
-    pos = data:find("\n", 1, true) + 1
-    while data:find("^[ \t]", pos) do pos = data:find("\n", pos, true) + 1 end
-  end
-  return data:sub(pos)
-end
+local without_received = servers.without_received
 
 local function msgs(n, from)
   local list = {}

@@ -127,6 +127,19 @@ function Server:errors()
   return out
 end
 
+--- Lines of the error log showing a raised Lua error (what smtpkit.resty
+-- must never cause): runtime errors, aborted threads, tracebacks.
+function Server:raised()
+  local out = {}
+  for line in self:error_log():gmatch("[^\n]+") do
+    if line:find("runtime error", 1, true) or line:find("entry thread aborted", 1, true)
+      or line:find("stack traceback", 1, true) then
+      out[#out + 1] = line
+    end
+  end
+  return out
+end
+
 --- Stops nginx (SIGTERM to its PID, then waits up to 10 s; SIGKILL after)
 -- and removes the prefix unless `keep` is true. Safe to call twice.
 function Server:stop(keep)

@@ -47,6 +47,8 @@
 --   srv:stop()                 stops one server (idempotent)
 --   servers.stop_all()         stops every server and removes the temp dirs
 --   servers.body_of(data)      the part after the first empty line, CRLF->LF
+--   servers.without_received(data)  Postfix's stored text without its Received:
+--   srv:wait_recipients(from, n) the sorted recipients of Postfix's messages from `from`
 local socket = require "socket"
 local json = require "dkjson"
 
@@ -186,6 +188,25 @@ function Server:wait_message(qid, seconds, nrcpt)
     return found
   end, seconds or 10, "message " .. tostring(qid) .. " at " .. self.kind)
   return found
+end
+
+--- The recipients of the messages Postfix stored from the sender `from`,
+-- sorted, once there are at least n of them (or after `seconds`, default
+-- 15: the list as it is then). Postfix delivers each recipient on its own.
+function Server:wait_recipients(from, n, seconds)
+  local seen
+  local deadline = os.time() + (seconds or 15)
+  repeat
+    seen = {}
+    for _, m in ipairs(self:messages()) do
+      if m.from == from then
+        for _, a in ipairs(m.to) do seen[#seen + 1] = a end
+      end
+    end
+    if #seen < n then socket.sleep(0.1) end
+  until #seen >= n or os.time() > deadline
+  table.sort(seen)
+  return seen
 end
 
 function M.stop_all()
@@ -410,6 +431,16 @@ function M.postfix(opts)
 end
 
 --- The body of a message: what follows the first empty line, with CRLF -> LF.
+--- What Postfix stored, without the Received: header it put on top.
+function M.without_received(data)
+  local pos = 1
+  if data:sub(1, 10) == "Received: " then
+    pos = data:find("\n", 1, true) + 1
+    while data:find("^[ \t]", pos) do pos = data:find("\n", pos, true) + 1 end
+  end
+  return data:sub(pos)
+end
+
 function M.body_of(data)
   data = data:gsub("\r\n", "\n")
   local _, e = data:find("\n\n", 1, true)
