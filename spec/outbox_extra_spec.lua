@@ -13,11 +13,7 @@ local function sh(cmd)
   return out, ok, code
 end
 
-local function write(path, s)
-  local f = assert(io.open(path, "wb"))
-  f:write(s)
-  f:close()
-end
+local write = servers.write_file
 
 local function ls(d)
   local out = {}

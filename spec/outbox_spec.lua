@@ -16,13 +16,7 @@ local function rmrf(d)
   if d and d:match("^/tmp/smtpkit%-outbox%.") then os.execute("rm -rf '" .. d .. "'") end
 end
 
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local read = require("support.servers").read_file
 
 local all_bytes = {}
 for i = 0, 255 do all_bytes[#all_bytes + 1] = string.char(i) end
