@@ -13,6 +13,7 @@
 -- @module smtpkit.client
 local E = require "smtpkit.error"
 local envelope = require "smtpkit.envelope"
+local batch = require "smtpkit.batch"
 
 local M = {}
 
@@ -219,53 +220,30 @@ end
 -- @treturn table errs: `errs[i]` is why `results[i]` is false (as from
 --   `send`: err.result holds what is known), else nil
 function Client:send_many(msgs)
-  local prepared = envelope.prepare_each(msgs, envelope.prepare)
-  local results, errs = {}, {}
-  local envs, bodies, index = {}, {}, {}
-  for i = 1, #prepared do
-    local env, body = prepared[i][1], prepared[i][2]
-    if env then
-      local k = #envs + 1
-      envs[k], bodies[k], index[k] = env, body, i
-    else
-      results[i], errs[i] = false, body
-    end
-  end
-  local pos, resent = 1, {}
-  local function fail_rest(err)
-    for k = pos, #envs do results[index[k]], errs[index[k]] = false, err end
-    pos = #envs + 1
-  end
-  while pos <= #envs do
-    local idle, fresh = self:_ready()
-    if idle == nil then fail_rest(fresh) break end
-    local last = #envs
-    if self.max_messages then last = math.min(last, pos + self.max_messages - self.sent - 1) end
-    local res, errl, done, cerr = self.conn:send_many(envs, bodies, pos, last)
-    -- The last message begun may have failed with nothing of it answered
-    -- (resendable): the server closed the connection before its MAIL was
-    -- answered, or while the end of data before it awaited its reply. After
-    -- another message on this connection (or on an idle one, as in send),
-    -- that is the server going away, not refusing it: send it again, once.
-    -- The first message on a fresh connection gets its answer as it is.
-    if done >= pos and errl[done] and errl[done].resendable and (done > pos or idle)
-        and not resent[done] then
-      resent[done] = true
-      done = done - 1
-    end
-    for k = pos, done do
-      if errl[k] == nil then self.sent = self.sent + 1 end
-      local r, e = E.outcome(res[k] or nil, errl[k])
-      results[index[k]], errs[index[k]] = r or false, e
-    end
-    if cerr or not self.conn:ready() then
-      self:_drop()
-      -- no progress on a fresh connection: the server takes nothing now
-      if done < pos and fresh then fail_rest(wrap(cerr)) end
-    end
-    pos = done + 1
-  end
-  return results, errs
+  local envs, bodies
+  return batch.run(msgs, {
+    prepare = envelope.prepare,
+    ready = function()
+      local idle, fresh = self:_ready()
+      if idle == nil then return nil, fresh end
+      return idle, fresh, self.max_messages and self.max_messages - self.sent or nil
+    end,
+    send = function(items, pos, last)
+      if not envs then
+        envs, bodies = {}, {}
+        for k, it in ipairs(items) do envs[k], bodies[k] = it[1], it[2] end
+      end
+      local res, errl, done, cerr = self.conn:send_many(envs, bodies, pos, last)
+      local got = {}
+      for k = pos, done do
+        local e = errl[k]
+        got[k] = { res = res[k] or nil, err = e, resendable = e ~= nil and e.resendable }
+        if e == nil then self.sent = self.sent + 1 end
+      end
+      if cerr or not self.conn:ready() then self:_drop() end
+      return got, done, wrap(cerr)
+    end,
+  })
 end
 
 --- Facts about the open connection: `{peer=, tls=, tls_version=, tls_cipher=,

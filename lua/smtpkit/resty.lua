@@ -25,6 +25,7 @@
 local core = require "smtpkit.core"
 local E = require "smtpkit.error"
 local envelope = require "smtpkit.envelope"
+local batch = require "smtpkit.batch"
 
 local ngx = ngx
 local type, tostring, pairs, ipairs, pcall, setmetatable =
@@ -636,14 +637,14 @@ function Client:_send(env, source)
   return transact(self, env, source)
 end
 
--- One batch on the open connection: preps[pos..last], each message begun
+-- One run on the open connection: items[pos..last] ({envelope, body source}), each begun
 -- behind the previous one's end of data (the engine's overlap) when the
 -- server offers PIPELINING, so its MAIL, RCPT and DATA go in the same write.
 -- report(k, res, err, resendable) once for each message begun or refused at
 -- begin. Returns the index of the last message handled, and the session's
 -- error when the connection failed (it is closed then; messages after the
 -- index returned were never begun).
-local function batch(self, preps, pos, last, report)
+local function run_batch(self, items, pos, last, report)
   local s = self.session
   local k, cur, prev = pos, nil, nil
   -- prev's result is final once its end-of-data reply came (by the time the
@@ -669,7 +670,7 @@ local function batch(self, preps, pos, last, report)
       s:overlap(false)   -- the last end-of-data reply is awaited
       restart_phase(self)
     else
-      local env = preps[k].env
+      local env = items[k][1]
       local said = env.body_8bit
       if said == nil then env.body_8bit = s:capabilities()["8bitmime"] == true end   -- as transact
       s:overlap(true)
@@ -681,7 +682,7 @@ local function batch(self, preps, pos, last, report)
         self.messages = self.messages + 1
         s:overlap(k <= last)
         restart_phase(self)
-        send_body(self, preps[cur].source)
+        send_body(self, items[cur][2])
         take_prev(nil)
       elseif s:want() == "failed" then
         break
@@ -709,59 +710,31 @@ end
 --   `send`), or false when it could not be handed over
 -- @treturn table errs: `errs[i]` is why `results[i]` is false, else nil
 function Client:send_many(msgs)
-  local prepared = envelope.prepare_each(msgs, prepare)
-  local results, errs, preps = {}, {}, {}
-  for i = 1, #prepared do
-    local env, source = prepared[i][1], prepared[i][2]
-    if env then
-      preps[#preps + 1] = { env = env, source = source, i = i }
-    else
-      results[i], errs[i] = false, source
-    end
-  end
-  local pos, resent = 1, {}
-  local function fail_rest(err)
-    for k = pos, #preps do results[preps[k].i], errs[preps[k].i] = false, err end
-    pos = #preps + 1
-  end
-  while pos <= #preps do
-    if not self.closed and self.session and retire(self) then quit(self) end
-    local fresh = false
-    if self.closed or not self.session or self.session:want() ~= "ready" then
-      local ok, err = self:_open()
-      if not ok then
-        fail_rest(err)
-        break
+  local o = self.opts
+  return batch.run(msgs, {
+    prepare = prepare,
+    ready = function()
+      if not self.closed and self.session and retire(self) then quit(self) end
+      local fresh = false
+      if self.closed or not self.session or self.session:want() ~= "ready" then
+        local ok, err = self:_open()
+        if not ok then return nil, err end
+        fresh = self.reused == 0
       end
-      fresh = self.reused == 0
-    end
-    local idle = self.reused > 0 or self.messages > 0
-    local room = self.opts.max_messages - self.reused - self.messages
-    local last = math.min(#preps, pos + (room > 1 and room or 1) - 1)
-    local got = {}
-    local done, cerr = batch(self, preps, pos, last, function(k, res, err, resendable)
-      got[k] = { res = res, err = err, resendable = resendable }
-    end)
-    -- as in smtpkit.client: the last message begun, never answered because
-    -- the server went away after another message (or on an idle
-    -- connection), goes again once on a new connection
-    -- (again on the next connection, which may be a stale pooled one too, up
-    -- to pool_size + 1 times, as send does)
-    if done >= pos and got[done].resendable and (done > pos or idle)
-        and (resent[done] or 0) <= (self.opts.pool_name and self.opts.pool_size or 0) then
-      resent[done] = (resent[done] or 0) + 1
-      self.messages = self.messages - 1
-      done = done - 1
-    end
-    for k = pos, done do
-      local g, i = got[k], preps[k].i
-      local r, e = E.outcome(g.res, g.err)
-      results[i], errs[i] = r or false, e
-    end
-    if cerr and done < pos and fresh then fail_rest(cerr) end
-    pos = done + 1
-  end
-  return results, errs
+      return self.reused > 0 or self.messages > 0, fresh, o.max_messages - self.reused - self.messages
+    end,
+    send = function(items, pos, last)
+      local got = {}
+      local done, cerr = run_batch(self, items, pos, last, function(k, res, err, resendable)
+        got[k] = { res = res, err = err, resendable = resendable }
+      end)
+      return got, done, cerr
+    end,
+    unsend = function() self.messages = self.messages - 1 end,
+    -- the next connection may be a stale pooled one too: as send, up to
+    -- pool_size + 1 of them
+    resends = o.pool_name and o.pool_size + 1 or 1,
+  })
 end
 
 --- How many times this connection had been taken from the pool (0: new).
